@@ -85,11 +85,13 @@ export function eventId(e: ChangeEvent): string {
   return `${e.cluster}/${e.kind}/${e.epoch}/${e.op}/${e.namespace}/${e.name}/${e.resourceVersion}`;
 }
 
-// RFC 1123 label: it becomes a DNS label and a NATS subject token.
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-export function isClusterId(s: string): boolean {
+export function isDnsLabel(s: string): boolean {
   return LABEL.test(s);
 }
+
+// A cluster id is an RFC 1123 label: it becomes a DNS label and a NATS subject token.
+export const isClusterId = isDnsLabel;
 
 export class EventFormatError extends Error {}
 

@@ -1,0 +1,161 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { serviceRecords, type ImportRow, type SliceRow } from '../shared/recordModel.js';
+import type { Endpoint, ServicePort } from '../shared/events.js';
+
+const http: ServicePort = { name: 'http', protocol: 'TCP', port: 80 };
+const dnsUdp: ServicePort = { name: 'dns', protocol: 'UDP', port: 53 };
+const unnamed: ServicePort = { name: '', protocol: 'TCP', port: 9000 };
+
+function clusterSetIP(cluster: string, ips: string[], ports: ServicePort[] = [http]): ImportRow {
+  return { cluster, object: { type: 'ClusterSetIP', ips, ports } };
+}
+function headless(cluster: string, ports: ServicePort[] = [http]): ImportRow {
+  return { cluster, object: { type: 'Headless', ips: [], ports } };
+}
+function slice(cluster: string, endpoints: Endpoint[], sourceCluster?: string, addressType: 'IPv4' | 'IPv6' = 'IPv4'): SliceRow {
+  return {
+    cluster,
+    object: { serviceName: 'db', addressType, endpoints, ports: [http], ...(sourceCluster ? { sourceCluster } : {}) },
+  };
+}
+const ep = (address: string, hostname?: string, ready = true): Endpoint => ({
+  addresses: [address],
+  ready,
+  ...(hostname ? { hostname } : {}),
+});
+
+describe('record model: ClusterSetIP services', () => {
+  const cases: {
+    title: string;
+    imports: ImportRow[];
+    want: Record<string, unknown[]> | undefined;
+  }[] = [
+    {
+      title: 'not imported: no names',
+      imports: [],
+      want: undefined,
+    },
+    {
+      title: 'dual-stack union over clusters, each IP once, SRV per named port and at the bare name',
+      imports: [clusterSetIP('east', ['10.0.0.1', 'fd00::1']), clusterSetIP('west', ['10.0.0.2', '10.0.0.1'])],
+      want: {
+        '_http._tcp.web.prod.svc': [{ type: 'SRV', priority: 0, weight: 100, port: 80, target: 'web.prod.svc' }],
+        'web.prod.svc': [
+          { type: 'A', address: '10.0.0.1' },
+          { type: 'A', address: '10.0.0.2' },
+          { type: 'AAAA', address: 'fd00::1' },
+          { type: 'SRV', priority: 0, weight: 100, port: 80, target: 'web.prod.svc' },
+        ],
+      },
+    },
+    {
+      title: 'unnamed ports have no SRV name; several named ports share the bare-name SRV weight',
+      imports: [clusterSetIP('east', ['10.0.0.1'], [http, dnsUdp, unnamed])],
+      want: {
+        '_dns._udp.web.prod.svc': [{ type: 'SRV', priority: 0, weight: 100, port: 53, target: 'web.prod.svc' }],
+        '_http._tcp.web.prod.svc': [{ type: 'SRV', priority: 0, weight: 100, port: 80, target: 'web.prod.svc' }],
+        'web.prod.svc': [
+          { type: 'A', address: '10.0.0.1' },
+          { type: 'SRV', priority: 0, weight: 50, port: 53, target: 'web.prod.svc' },
+          { type: 'SRV', priority: 0, weight: 50, port: 80, target: 'web.prod.svc' },
+        ],
+      },
+    },
+    {
+      title: 'an import without IPs yet still owns its name (NODATA, not NXDOMAIN)',
+      imports: [clusterSetIP('east', [], [])],
+      want: { 'web.prod.svc': [] },
+    },
+    {
+      title: 'one cluster ClusterSetIP, one headless: ClusterSetIP wins with the IPs it has',
+      imports: [clusterSetIP('east', ['10.0.0.9'], []), headless('west', [])],
+      want: { 'web.prod.svc': [{ type: 'A', address: '10.0.0.9' }] },
+    },
+    {
+      title: 'invalid IP strings are ignored',
+      imports: [clusterSetIP('east', ['10.0.0.300', 'not-an-ip', '10.0.0.3'], [])],
+      want: { 'web.prod.svc': [{ type: 'A', address: '10.0.0.3' }] },
+    },
+  ];
+  for (const c of cases) {
+    it(c.title, () => {
+      const got = serviceRecords('prod', 'web', c.imports, [slice('east', [ep('10.9.9.9', 'ignored')])]);
+      assert.deepEqual(got?.names, c.want);
+    });
+  }
+});
+
+describe('record model: headless services', () => {
+  it('unions ready endpoints of every cluster, with per-endpoint names and SRV targets', () => {
+    const got = serviceRecords(
+      'prod',
+      'db',
+      [headless('east'), headless('west')],
+      [
+        slice('east', [ep('10.1.0.1', 'db-0'), ep('10.1.0.2', undefined, false)]),
+        slice('west', [ep('10.2.0.1')]),
+      ],
+    );
+    assert.deepEqual(got?.names, {
+      '10-2-0-1.west.db.prod.svc': [{ type: 'A', address: '10.2.0.1' }],
+      '_http._tcp.db.prod.svc': [
+        { type: 'SRV', priority: 0, weight: 50, port: 80, target: '10-2-0-1.west.db.prod.svc' },
+        { type: 'SRV', priority: 0, weight: 50, port: 80, target: 'db-0.east.db.prod.svc' },
+      ],
+      'db-0.east.db.prod.svc': [{ type: 'A', address: '10.1.0.1' }],
+      'db.prod.svc': [
+        { type: 'A', address: '10.1.0.1' },
+        { type: 'A', address: '10.2.0.1' },
+        { type: 'SRV', priority: 0, weight: 50, port: 80, target: '10-2-0-1.west.db.prod.svc' },
+        { type: 'SRV', priority: 0, weight: 50, port: 80, target: 'db-0.east.db.prod.svc' },
+      ],
+    });
+  });
+
+  it('counts the same endpoint seen through two importing clusters once, under its source cluster', () => {
+    const remote = [ep('10.3.0.7', 'db-1')];
+    const got = serviceRecords(
+      'prod',
+      'db',
+      [headless('east', []), headless('west', [])],
+      [slice('east', remote, 'north'), slice('west', remote, 'north')],
+    );
+    assert.deepEqual(got?.names, {
+      'db-1.north.db.prod.svc': [{ type: 'A', address: '10.3.0.7' }],
+      'db.prod.svc': [{ type: 'A', address: '10.3.0.7' }],
+    });
+  });
+
+  it('derives hostnames of IPv6 endpoints from the address and answers AAAA', () => {
+    const got = serviceRecords('prod', 'db', [headless('east', [])], [slice('east', [ep('fd00::a')], undefined, 'IPv6')]);
+    assert.deepEqual(got?.names, {
+      'db.prod.svc': [{ type: 'AAAA', address: 'fd00::a' }],
+      'fd00--a.east.db.prod.svc': [{ type: 'AAAA', address: 'fd00::a' }],
+    });
+  });
+
+  it('has no name at all when nothing is ready (NXDOMAIN), and none without an import', () => {
+    assert.equal(serviceRecords('prod', 'db', [headless('east')], [slice('east', [ep('10.1.0.1', 'a', false)])]), undefined);
+    assert.equal(serviceRecords('prod', 'db', [], [slice('east', [ep('10.1.0.1', 'a')])]), undefined);
+  });
+
+  it('never creates a <clusterid>.<svc>.<ns>.svc name', () => {
+    const got = serviceRecords('prod', 'db', [headless('east')], [slice('east', [ep('10.1.0.1', 'db-0')])]);
+    assert.ok(got);
+    assert.ok(!('east.db.prod.svc' in got.names));
+  });
+
+  it('puts several endpoints sharing a hostname in one cluster under one name', () => {
+    const got = serviceRecords(
+      'prod',
+      'db',
+      [headless('east', [])],
+      [slice('east', [ep('10.1.0.1', 'same'), ep('10.1.0.2', 'same')])],
+    );
+    assert.deepEqual(got?.names['same.east.db.prod.svc'], [
+      { type: 'A', address: '10.1.0.1' },
+      { type: 'A', address: '10.1.0.2' },
+    ]);
+  });
+});
