@@ -1,0 +1,101 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import {
+  defineSettings,
+  parseInteger,
+  parseListenAddress,
+  parseZone,
+  resolveSettings,
+  UsageError,
+  type Setting,
+} from '../services/cli/settings.js';
+
+const settings: Setting[] = [
+  { flag: 'zone', arg: 'zone', describe: 'zone', repeatable: true, parse: parseZone, default: ['clusterset.local'] },
+  { flag: 'ttl', arg: 'seconds', describe: 'ttl', parse: parseInteger(0, 3600), default: 5 },
+  { flag: 'dns-listen', arg: 'host:port', describe: 'listen', parse: parseListenAddress },
+  { flag: 'no-endpoints', describe: 'switch', default: false },
+  { flag: 'name', arg: 'name', describe: 'required', required: true },
+];
+
+function resolve(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const cmd = defineSettings(new Command('serve').exitOverride(), settings);
+  cmd.parse(argv, { from: 'user' });
+  return resolveSettings(cmd, settings, env);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'mcsdns-settings-'));
+function configFile(text: string): string {
+  const p = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('settings: flags, environment, config file', () => {
+  it('takes defaults, then config, then environment, then flags', () => {
+    const cfg = configFile('ttl: 30\nzone: [a.example, b.example]\nname: from-config\ndns-listen: "127.0.0.1:53"\n');
+    assert.deepEqual(resolve(['--config', cfg]), {
+      zone: ['a.example', 'b.example'],
+      ttl: 30,
+      dnsListen: { host: '127.0.0.1', port: 53 },
+      noEndpoints: false,
+      name: 'from-config',
+    });
+    const env = { MCSDNS_TTL: '40', MCSDNS_ZONE: 'c.example, d.example', MCSDNS_NO_ENDPOINTS: 'true' };
+    const got = resolve(['--config', cfg, '--ttl', '50'], env);
+    assert.equal(got.ttl, 50);
+    assert.deepEqual(got.zone, ['c.example', 'd.example']);
+    assert.equal(got.noEndpoints, true);
+    assert.deepEqual(resolve(['--name', 'x', '--zone', 'One.Example.', '--zone', 'two.example', '--no-endpoints']), {
+      zone: ['one.example', 'two.example'],
+      ttl: 5,
+      dnsListen: undefined,
+      noEndpoints: true,
+      name: 'x',
+    });
+  });
+
+  it('reads the config file named by MCSDNS_CONFIG, with a per-command section', () => {
+    const cfg = configFile('ttl: 30\nname: top\nserve:\n  ttl: 60\n');
+    const got = resolve([], { MCSDNS_CONFIG: cfg });
+    assert.equal(got.ttl, 60);
+    assert.equal(got.name, 'top');
+  });
+
+  const errors: { title: string; argv: string[]; env?: NodeJS.ProcessEnv; message: RegExp }[] = [
+    { title: 'ttl out of range', argv: ['--name', 'x', '--ttl', '4000'], message: /--ttl: expected a whole number from 0 to 3600, got 4000/ },
+    { title: 'ttl not a number', argv: ['--name', 'x', '--ttl', '5s'], message: /--ttl: expected a whole number/ },
+    { title: 'bad env value', argv: ['--name', 'x'], env: { MCSDNS_TTL: '-1' }, message: /MCSDNS_TTL: expected a whole number/ },
+    { title: 'bad switch in env', argv: ['--name', 'x'], env: { MCSDNS_NO_ENDPOINTS: 'maybe' }, message: /MCSDNS_NO_ENDPOINTS: expected true or false/ },
+    { title: 'bad listen address', argv: ['--name', 'x', '--dns-listen', 'localhost'], message: /--dns-listen: expected HOST:PORT/ },
+    { title: 'port out of range', argv: ['--name', 'x', '--dns-listen', '127.0.0.1:70000'], message: /port 70000 is out of range/ },
+    { title: 'bad zone', argv: ['--name', 'x', '--zone', 'a..b'], message: /"a..b" is not a valid zone name/ },
+    { title: 'missing required', argv: [], message: /--name is required \(or MCSDNS_NAME, or "name" in --config\)/ },
+    { title: 'missing config file', argv: ['--config', '/nonexistent/mcsdns.yaml'], message: /cannot read config file \/nonexistent\/mcsdns.yaml: ENOENT/ },
+  ];
+  for (const c of errors) {
+    it(`rejects ${c.title} with one clear line`, () => {
+      assert.throws(
+        () => resolve(c.argv, c.env),
+        (err: Error) => err instanceof UsageError && c.message.test(err.message) && !err.message.includes('\n'),
+      );
+    });
+  }
+
+  it('rejects unknown keys, lists for single values and invalid YAML in the config file', () => {
+    assert.throws(() => resolve(['--config', configFile('name: x\nttll: 5\n')]), /unknown setting "ttll" for mcsdns serve/);
+    assert.throws(() => resolve(['--config', configFile('name: x\nttl: [1, 2]\n')]), /ttl: expected one value, got a list/);
+    assert.throws(() => resolve(['--config', configFile('name: [x\n')]), /is not valid YAML/);
+    assert.throws(() => resolve(['--config', configFile('- just\n- a list\n')]), /must hold a mapping of settings/);
+  });
+
+  it('parses listen addresses of every form', () => {
+    assert.deepEqual(parseListenAddress('[::1]:53'), { host: '::1', port: 53 });
+    assert.deepEqual(parseListenAddress(':5353'), { host: '0.0.0.0', port: 5353 });
+    assert.deepEqual(parseListenAddress('0.0.0.0:0'), { host: '0.0.0.0', port: 0 });
+  });
+});
