@@ -1,0 +1,174 @@
+// The aggregator: follows the event log, projects each batch into the read
+// model exactly once, and publishes the DNS view as a snapshot plus one
+// delta per batch.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { EventLog, StoredEvent } from '../../shared/eventLog.js';
+import { isClusterId } from '../../shared/events.js';
+import { silentLogger, type Logger } from '../../shared/logger.js';
+import { applyDelta, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from '../../shared/view.js';
+import { fullView, viewDelta, type ViewSources } from './dnsView.js';
+import { Projection } from './projection.js';
+import { ReadModel } from './readModel.js';
+
+export interface AggregatorOptions {
+  log: EventLog;
+  dbPath: string;
+  expectedClusters?: string[]; // count as not synced until they sync, even before any event
+  batchSize?: number; // most events applied in one transaction
+  logger?: Logger;
+}
+
+const RETRY_MS = 1000;
+
+export class Aggregator implements ViewFeed {
+  private readonly log: EventLog;
+  private readonly model: ReadModel;
+  private readonly projection: Projection;
+  private readonly sources: ViewSources;
+  private readonly batchSize: number;
+  private readonly logger: Logger;
+  private readonly listeners = new Set<ViewListener>();
+  private readonly seqWaiters = new Set<{ seq: number; done: (reached: boolean) => void }>();
+  private applied: number;
+  private current: DnsView | undefined;
+  private following: { controller: AbortController; done: Promise<void> } | undefined;
+  private stopped = false;
+
+  private constructor(opts: AggregatorOptions, model: ReadModel) {
+    this.log = opts.log;
+    this.model = model;
+    this.projection = new Projection(model.db);
+    this.logger = opts.logger ?? silentLogger;
+    this.batchSize = opts.batchSize ?? 1000;
+    this.sources = { model, expectedClusters: [...new Set(opts.expectedClusters ?? [])], logger: this.logger };
+    this.applied = model.lastApplied();
+  }
+
+  // Opens (creating or migrating) the read model.
+  static open(opts: AggregatorOptions): Aggregator {
+    for (const id of opts.expectedClusters ?? []) {
+      if (!isClusterId(id)) throw new Error(`expected cluster ${JSON.stringify(id)} is not an RFC 1123 label`);
+    }
+    if (opts.batchSize !== undefined && !(Number.isInteger(opts.batchSize) && opts.batchSize > 0)) {
+      throw new Error(`batch size must be a positive integer, not ${opts.batchSize}`);
+    }
+    return new Aggregator(opts, ReadModel.open(opts.dbPath));
+  }
+
+  get lastApplied(): number {
+    return this.applied;
+  }
+
+  // Events put aside as malformed so far.
+  get rejectedEvents(): number {
+    return this.model.rejectedEvents();
+  }
+
+  // Builds the view from the read model, then follows the log in the background.
+  async start(): Promise<void> {
+    if (this.following || this.stopped) throw new Error('aggregator already started or stopped');
+    const logEnd = await this.log.lastSeq();
+    if (this.stopped) throw new Error('aggregator stopped while starting');
+    if (this.applied > logEnd) {
+      throw new Error(
+        `read model ${this.model.path} has applied up to seq ${this.applied} but the event log ends at ${logEnd}; remove the read model to rebuild it`,
+      );
+    }
+    const view = fullView(this.sources, this.applied);
+    this.current = view;
+    for (const listener of [...this.listeners]) this.notify(() => listener.snapshot(copyView(view)));
+    const controller = new AbortController();
+    this.following = { controller, done: this.follow(controller.signal) };
+    this.logger.info({ lastApplied: this.applied, services: Object.keys(view.services).length }, 'aggregator started');
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.following?.controller.abort();
+    await this.following?.done;
+    for (const waiter of [...this.seqWaiters]) waiter.done(false);
+    this.model.close();
+  }
+
+  view(): DnsView {
+    if (!this.current) throw new Error('aggregator not started');
+    return copyView(this.current);
+  }
+
+  subscribe(listener: ViewListener): () => void {
+    this.listeners.add(listener);
+    const view = this.current;
+    if (view) this.notify(() => listener.snapshot(copyView(view)));
+    return () => this.listeners.delete(listener);
+  }
+
+  // Resolves true once `seq` is applied, false after timeoutMs or on stop.
+  waitForSeq(seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.applied >= seq) return Promise.resolve(true);
+    if (this.stopped) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = {
+        seq,
+        done: (reached: boolean) => {
+          clearTimeout(timer);
+          this.seqWaiters.delete(waiter);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => waiter.done(false), timeoutMs);
+      this.seqWaiters.add(waiter);
+    });
+  }
+
+  // Follows until stopped; a failure (log or database) is logged and retried
+  // from the last applied event, which is where a restart would resume too.
+  private async follow(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        for await (const batch of this.log.follow(this.applied + 1, signal)) {
+          for (let i = 0; i < batch.length; i += this.batchSize) this.apply(batch.slice(i, i + this.batchSize));
+        }
+        if (signal.aborted) return;
+        throw new Error('the event log stopped delivering events');
+      } catch (err) {
+        if (signal.aborted) return;
+        this.logger.error({ err, lastApplied: this.applied }, `following the event log failed; retrying in ${RETRY_MS} ms`);
+        await sleep(RETRY_MS, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  private apply(batch: StoredEvent[]): void {
+    const events = batch.filter((e) => e.seq > this.applied);
+    const first = events[0];
+    const last = events[events.length - 1];
+    if (!first || !last) return;
+    if (first.seq !== this.applied + 1) {
+      this.logger.warn({ missing: [this.applied + 1, first.seq - 1] }, 'the event log skipped sequences');
+    }
+    const { touched, rejected } = this.projection.applyBatch(events);
+    this.applied = last.seq;
+    for (const r of rejected) this.logger.warn(r, 'event put aside');
+    const view = this.current!;
+    const delta = viewDelta(this.sources, view, touched, last.seq);
+    applyDelta(view, delta);
+    for (const listener of [...this.listeners]) this.notify(() => listener.delta(delta));
+    for (const waiter of [...this.seqWaiters]) if (waiter.seq <= this.applied) waiter.done(true);
+  }
+
+  // A failing listener is its own problem; the others still get the view.
+  private notify(send: () => void): void {
+    try {
+      send();
+    } catch (err) {
+      this.logger.error({ err }, 'a view listener failed');
+    }
+  }
+}
+
+// Listeners get their own top-level copy: the aggregator's view changes in
+// place, while the records inside are replaced, never edited.
+function copyView(view: DnsView): DnsView {
+  return { ...view, clusters: [...view.clusters], namespaces: [...view.namespaces], services: { ...view.services } };
+}

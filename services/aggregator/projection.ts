@@ -1,0 +1,231 @@
+// The projection: the one place that turns log events into read-model rows.
+// The aggregator uses it, and so can replay and audit: it touches nothing
+// but the read model.
+import type Database from 'better-sqlite3';
+import type { StoredEvent } from '../../shared/eventLog.js';
+import { parseEvent, type ChangeEvent, type DeleteEvent, type Kind, type SyncEvent, type UpsertEvent } from '../../shared/events.js';
+import { serviceKey } from '../../shared/view.js';
+import { isSynced } from './readModel.js';
+
+// What applying events changed, for deriving the view incrementally.
+export interface Touched {
+  services: Set<string>; // "<ns>/<svc>" whose imports or slices changed
+  namespaces: Set<string>; // namespace names added or removed in some cluster
+  clusters: boolean; // a cluster appeared or its sync state changed
+}
+
+export function nothingTouched(): Touched {
+  return { services: new Set(), namespaces: new Set(), clusters: false };
+}
+
+export interface Rejection {
+  seq: number;
+  id: string;
+  cluster: string;
+  reason: string;
+}
+
+interface ObjectParams {
+  cluster: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  epoch: number;
+  seq: number;
+}
+
+interface Key {
+  cluster: string;
+  namespace: string;
+  name: string;
+}
+
+export type ProjectionStatements = ReturnType<typeof prepareProjection>;
+
+export function prepareProjection(db: Database.Database) {
+  const objectColumns = 'cluster, namespace, name, uid, resource_version, epoch, seq';
+  const objectValues = '@cluster, @namespace, @name, @uid, @resourceVersion, @epoch, @seq';
+  const objectUpdate = 'uid = excluded.uid, resource_version = excluded.resource_version, epoch = excluded.epoch, seq = excluded.seq';
+  const byKey = 'cluster = @cluster AND namespace = @namespace AND name = @name';
+  return {
+    setLastApplied: db.prepare<[number]>('UPDATE meta SET last_applied_seq = ?'),
+    reject: db.prepare<[Rejection & { payload: string }]>(
+      'INSERT INTO rejected_events (seq, id, cluster, reason, payload) VALUES (@seq, @id, @cluster, @reason, @payload)',
+    ),
+    addCluster: db.prepare<[string]>('INSERT INTO clusters (id) VALUES (?) ON CONFLICT DO NOTHING'),
+    clusterSync: db.prepare<[string], { synced_kinds: string; first_synced_at: string | null }>(
+      'SELECT synced_kinds, first_synced_at FROM clusters WHERE id = ?',
+    ),
+    setKinds: db.prepare<[string, string]>('UPDATE clusters SET kinds = ? WHERE id = ?'),
+    setSynced: db.prepare<[{ id: string; syncedKinds: string; firstSyncedAt: string | null }]>(
+      'UPDATE clusters SET synced_kinds = @syncedKinds, first_synced_at = @firstSyncedAt WHERE id = @id',
+    ),
+    upsertImport: db.prepare<[ObjectParams & { object: string }]>(
+      `INSERT INTO service_imports (${objectColumns}, object) VALUES (${objectValues}, @object)
+       ON CONFLICT (cluster, namespace, name) DO UPDATE SET ${objectUpdate}, object = excluded.object`,
+    ),
+    deleteImport: db.prepare<[Key]>(`DELETE FROM service_imports WHERE ${byKey}`),
+    staleImports: db.prepare<[string, number], { namespace: string; name: string }>(
+      'DELETE FROM service_imports WHERE cluster = ? AND epoch <> ? RETURNING namespace, name',
+    ),
+    sliceService: db.prepare<[Key], string>(`SELECT service_name FROM endpoint_slices WHERE ${byKey}`).pluck(),
+    upsertSlice: db.prepare<[ObjectParams & { serviceName: string; object: string }]>(
+      `INSERT INTO endpoint_slices (${objectColumns}, service_name, object) VALUES (${objectValues}, @serviceName, @object)
+       ON CONFLICT (cluster, namespace, name) DO UPDATE SET ${objectUpdate},
+         service_name = excluded.service_name, object = excluded.object`,
+    ),
+    deleteSlice: db.prepare<[Key], string>(`DELETE FROM endpoint_slices WHERE ${byKey} RETURNING service_name`).pluck(),
+    staleSlices: db.prepare<[string, number], { namespace: string; service_name: string }>(
+      'DELETE FROM endpoint_slices WHERE cluster = ? AND epoch <> ? RETURNING namespace, service_name',
+    ),
+    upsertNamespace: db.prepare<[Omit<ObjectParams, 'namespace'>]>(
+      `INSERT INTO namespaces (cluster, name, uid, resource_version, epoch, seq)
+       VALUES (@cluster, @name, @uid, @resourceVersion, @epoch, @seq)
+       ON CONFLICT (cluster, name) DO UPDATE SET ${objectUpdate}`,
+    ),
+    deleteNamespace: db.prepare<[string, string]>('DELETE FROM namespaces WHERE cluster = ? AND name = ?'),
+    staleNamespaces: db.prepare<[string, number], string>(
+      'DELETE FROM namespaces WHERE cluster = ? AND epoch <> ? RETURNING name',
+    ).pluck(),
+  };
+}
+
+export class Projection {
+  private readonly statements: ProjectionStatements;
+  private readonly applyInTransaction;
+
+  constructor(db: Database.Database) {
+    this.statements = prepareProjection(db);
+    this.applyInTransaction = db.transaction((events: StoredEvent[], touched: Touched, rejected: Rejection[]) => {
+      for (const stored of events) {
+        const decoded = decodeEvent(stored);
+        if (typeof decoded === 'string') {
+          const rejection = { seq: stored.seq, id: stored.id, cluster: stored.cluster, reason: decoded };
+          this.statements.reject.run({ ...rejection, payload: stored.payload });
+          rejected.push(rejection);
+        } else {
+          applyEvent(this.statements, decoded, stored.seq, touched);
+        }
+      }
+      this.statements.setLastApplied.run(events[events.length - 1]!.seq);
+    });
+  }
+
+  // Applies consecutive log events and records the last one as applied, in
+  // one transaction: all of it happens exactly once, or none of it.
+  applyBatch(events: StoredEvent[]): { touched: Touched; rejected: Rejection[] } {
+    const touched = nothingTouched();
+    const rejected: Rejection[] = [];
+    if (events.length > 0) this.applyInTransaction(events, touched, rejected);
+    return { touched, rejected };
+  }
+}
+
+// The event, or why it is put aside.
+export function decodeEvent(stored: StoredEvent): ChangeEvent | string {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stored.payload);
+  } catch {
+    return 'payload is not JSON';
+  }
+  let event: ChangeEvent;
+  try {
+    event = parseEvent(raw);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+  if (event.cluster !== stored.cluster) {
+    return `event says cluster ${event.cluster} but was published by cluster ${stored.cluster}`;
+  }
+  return event;
+}
+
+// Applies one valid event; adds what it changed to `touched`.
+export function applyEvent(s: ProjectionStatements, event: ChangeEvent, seq: number, touched: Touched): Touched {
+  if (s.addCluster.run(event.cluster).changes > 0) touched.clusters = true;
+  switch (event.op) {
+    case 'upsert':
+      upsert(s, event, seq, touched);
+      break;
+    case 'delete':
+      remove(s, event, touched);
+      break;
+    case 'sync-begin':
+      s.setKinds.run(kindList(event.kinds), event.cluster);
+      touched.clusters = true;
+      break;
+    case 'sync-end':
+      endSync(s, event, touched);
+      break;
+  }
+  return touched;
+}
+
+function upsert(s: ProjectionStatements, e: UpsertEvent, seq: number, touched: Touched): void {
+  const { cluster, namespace, name, uid, resourceVersion, epoch } = e;
+  switch (e.kind) {
+    case 'ServiceImport':
+      s.upsertImport.run({ cluster, namespace, name, uid, resourceVersion, epoch, seq, object: JSON.stringify(e.object) });
+      touched.services.add(serviceKey(namespace, name));
+      break;
+    case 'EndpointSlice': {
+      const serviceName = e.object.serviceName;
+      const previous = s.sliceService.get({ cluster, namespace, name });
+      if (previous !== undefined && previous !== serviceName) touched.services.add(serviceKey(namespace, previous));
+      const object = JSON.stringify(e.object);
+      s.upsertSlice.run({ cluster, namespace, name, uid, resourceVersion, epoch, seq, serviceName, object });
+      touched.services.add(serviceKey(namespace, serviceName));
+      break;
+    }
+    case 'Namespace':
+      s.upsertNamespace.run({ cluster, name, uid, resourceVersion, epoch, seq });
+      touched.namespaces.add(name);
+      break;
+  }
+}
+
+function remove(s: ProjectionStatements, e: DeleteEvent, touched: Touched): void {
+  const key = { cluster: e.cluster, namespace: e.namespace, name: e.name };
+  switch (e.kind) {
+    case 'ServiceImport':
+      if (s.deleteImport.run(key).changes > 0) touched.services.add(serviceKey(e.namespace, e.name));
+      break;
+    case 'EndpointSlice': {
+      const serviceName = s.deleteSlice.get(key);
+      if (serviceName !== undefined) touched.services.add(serviceKey(e.namespace, serviceName));
+      break;
+    }
+    case 'Namespace':
+      if (s.deleteNamespace.run(e.cluster, e.name).changes > 0) touched.namespaces.add(e.name);
+      break;
+  }
+}
+
+// Drops the cluster's objects of this kind that the re-list of this epoch did
+// not contain, and counts the kind as synced.
+function endSync(s: ProjectionStatements, e: SyncEvent, touched: Touched): void {
+  switch (e.kind) {
+    case 'ServiceImport':
+      for (const r of s.staleImports.all(e.cluster, e.epoch)) touched.services.add(serviceKey(r.namespace, r.name));
+      break;
+    case 'EndpointSlice':
+      for (const r of s.staleSlices.all(e.cluster, e.epoch)) touched.services.add(serviceKey(r.namespace, r.service_name));
+      break;
+    case 'Namespace':
+      for (const name of s.staleNamespaces.all(e.cluster, e.epoch)) touched.namespaces.add(name);
+      break;
+  }
+  const row = s.clusterSync.get(e.cluster)!;
+  const syncedKinds = JSON.parse(row.synced_kinds) as Kind[];
+  const nowSynced = [...syncedKinds, e.kind];
+  const firstSyncedAt = row.first_synced_at ?? (isSynced(e.kinds, nowSynced) ? e.observedAt : null);
+  s.setKinds.run(kindList(e.kinds), e.cluster);
+  s.setSynced.run({ id: e.cluster, syncedKinds: kindList(nowSynced), firstSyncedAt });
+  touched.clusters = true;
+}
+
+function kindList(kinds: readonly Kind[]): string {
+  return JSON.stringify([...new Set(kinds)].sort());
+}

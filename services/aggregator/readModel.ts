@@ -1,0 +1,192 @@
+// The aggregator's read model: what the event log says every cluster holds,
+// in SQLite (WAL). The schema and the reads live here; every write is in
+// projection.ts.
+import type Database from 'better-sqlite3';
+import type { EndpointSliceObject, Kind, ServiceImportObject } from '../../shared/events.js';
+import type { ImportRow, SliceRow } from '../../shared/recordModel.js';
+import { openSqlite } from '../../shared/sqliteEventLog.js';
+import { serviceKey, type ClusterState } from '../../shared/view.js';
+
+const MIGRATIONS = [
+  `CREATE TABLE meta (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     last_applied_seq INTEGER NOT NULL
+   );
+   INSERT INTO meta (id, last_applied_seq) VALUES (1, 0);
+
+   CREATE TABLE clusters (
+     id TEXT PRIMARY KEY,
+     kinds TEXT NOT NULL DEFAULT '[]',        -- JSON: the kinds its agent watches, from the latest sync event
+     synced_kinds TEXT NOT NULL DEFAULT '[]', -- JSON: the kinds that completed at least one sync
+     first_synced_at TEXT                     -- observedAt of the sync-end that completed its first full sync
+   );
+
+   -- Object rows: seq is the event that last wrote the row, epoch its sync epoch.
+   CREATE TABLE service_imports (
+     cluster TEXT NOT NULL,
+     namespace TEXT NOT NULL,
+     name TEXT NOT NULL,
+     uid TEXT NOT NULL,
+     resource_version TEXT NOT NULL,
+     epoch INTEGER NOT NULL,
+     seq INTEGER NOT NULL,
+     object TEXT NOT NULL,
+     PRIMARY KEY (cluster, namespace, name)
+   );
+   CREATE INDEX service_imports_service ON service_imports (namespace, name, cluster);
+
+   CREATE TABLE endpoint_slices (
+     cluster TEXT NOT NULL,
+     namespace TEXT NOT NULL,
+     name TEXT NOT NULL,
+     service_name TEXT NOT NULL,
+     uid TEXT NOT NULL,
+     resource_version TEXT NOT NULL,
+     epoch INTEGER NOT NULL,
+     seq INTEGER NOT NULL,
+     object TEXT NOT NULL,
+     PRIMARY KEY (cluster, namespace, name)
+   );
+   CREATE INDEX endpoint_slices_service ON endpoint_slices (namespace, service_name, cluster, name);
+
+   CREATE TABLE namespaces (
+     cluster TEXT NOT NULL,
+     name TEXT NOT NULL,
+     uid TEXT NOT NULL,
+     resource_version TEXT NOT NULL,
+     epoch INTEGER NOT NULL,
+     seq INTEGER NOT NULL,
+     PRIMARY KEY (cluster, name)
+   );
+   CREATE INDEX namespaces_name ON namespaces (name);
+
+   -- Events put aside: malformed, or claiming another cluster than the one that published them.
+   CREATE TABLE rejected_events (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL,
+     cluster TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     payload TEXT NOT NULL
+   );`,
+];
+
+// A cluster is synced once every kind its agent watches completed a sync.
+export function isSynced(kinds: readonly Kind[], syncedKinds: readonly Kind[]): boolean {
+  return kinds.length > 0 && kinds.every((k) => syncedKinds.includes(k));
+}
+
+export interface ServiceRows {
+  namespace: string;
+  name: string;
+  imports: ImportRow[];
+  slices: SliceRow[];
+}
+
+interface ObjectRow {
+  cluster: string;
+  object: string;
+}
+
+export class ReadModel {
+  private readonly lastAppliedSeq;
+  private readonly importsOfService;
+  private readonly slicesOfService;
+  private readonly allImports;
+  private readonly allSlices;
+  private readonly clusterRows;
+  private readonly namespaceNames;
+  private readonly namespaceExists;
+  private readonly rejectedCount;
+
+  private constructor(
+    readonly db: Database.Database,
+    readonly path: string,
+  ) {
+    this.lastAppliedSeq = db.prepare<[], number>('SELECT last_applied_seq FROM meta').pluck();
+    // One order for the incremental and the full build (the indexes' order, no sort step).
+    this.importsOfService = db.prepare<[string, string], ObjectRow>(
+      'SELECT cluster, object FROM service_imports WHERE namespace = ? AND name = ? ORDER BY cluster',
+    );
+    this.slicesOfService = db.prepare<[string, string], ObjectRow>(
+      'SELECT cluster, object FROM endpoint_slices WHERE namespace = ? AND service_name = ? ORDER BY cluster, name',
+    );
+    this.allImports = db.prepare<[], ObjectRow & { namespace: string; name: string }>(
+      'SELECT namespace, name, cluster, object FROM service_imports ORDER BY namespace, name, cluster',
+    );
+    this.allSlices = db.prepare<[], ObjectRow & { namespace: string; service_name: string }>(
+      'SELECT namespace, service_name, cluster, object FROM endpoint_slices ORDER BY namespace, service_name, cluster, name',
+    );
+    this.clusterRows = db.prepare<[], { id: string; kinds: string; synced_kinds: string }>(
+      'SELECT id, kinds, synced_kinds FROM clusters ORDER BY id',
+    );
+    this.namespaceNames = db.prepare<[], string>('SELECT DISTINCT name FROM namespaces ORDER BY name').pluck();
+    this.namespaceExists = db.prepare<[string], number>('SELECT 1 FROM namespaces WHERE name = ? LIMIT 1').pluck();
+    this.rejectedCount = db.prepare<[], number>('SELECT count(*) FROM rejected_events').pluck();
+  }
+
+  // Opens or creates the read model, migrating it to the current schema.
+  static open(path: string): ReadModel {
+    return new ReadModel(openSqlite(path, 'read model', MIGRATIONS), path);
+  }
+
+  lastApplied(): number {
+    return this.lastAppliedSeq.get()!;
+  }
+
+  rejectedEvents(): number {
+    return this.rejectedCount.get()!;
+  }
+
+  service(namespace: string, name: string): ServiceRows {
+    return {
+      namespace,
+      name,
+      imports: this.importsOfService.all(namespace, name).map(importRow),
+      slices: this.slicesOfService.all(namespace, name).map(sliceRow),
+    };
+  }
+
+  // Every service that has an import (only those own names), with its slices.
+  services(): ServiceRows[] {
+    const byKey = new Map<string, ServiceRows>();
+    for (const row of this.allImports.iterate()) {
+      const key = serviceKey(row.namespace, row.name);
+      let service = byKey.get(key);
+      if (!service) byKey.set(key, (service = { namespace: row.namespace, name: row.name, imports: [], slices: [] }));
+      service.imports.push(importRow(row));
+    }
+    for (const row of this.allSlices.iterate()) {
+      byKey.get(serviceKey(row.namespace, row.service_name))?.slices.push(sliceRow(row));
+    }
+    return [...byKey.values()];
+  }
+
+  // Clusters known from events, sorted by id.
+  clusters(): ClusterState[] {
+    return this.clusterRows.all().map((r) => ({
+      id: r.id,
+      synced: isSynced(JSON.parse(r.kinds) as Kind[], JSON.parse(r.synced_kinds) as Kind[]),
+    }));
+  }
+
+  // Namespace names known in any cluster, sorted.
+  namespaces(): string[] {
+    return this.namespaceNames.all();
+  }
+
+  hasNamespace(name: string): boolean {
+    return this.namespaceExists.get(name) !== undefined;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function importRow(r: ObjectRow): ImportRow {
+  return { cluster: r.cluster, object: JSON.parse(r.object) as ServiceImportObject };
+}
+
+function sliceRow(r: ObjectRow): SliceRow {
+  return { cluster: r.cluster, object: JSON.parse(r.object) as EndpointSliceObject };
+}
