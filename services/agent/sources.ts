@@ -1,0 +1,79 @@
+// What the agent lists and watches in a member cluster, and which
+// ServiceImport version the cluster serves.
+
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
+  ServerConfiguration,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { SERVICE_NAME_LABEL, type Kind } from '../../shared/events.js';
+import { describeFailure } from './failure.js';
+
+export interface KindSource {
+  kind: Kind;
+  path: string; // the collection the informer watches
+  labelSelector?: string; // applied by the server, to the list and the watch alike
+  list(): Promise<KubernetesListObject<KubernetesObject>>;
+}
+
+export const MCS_GROUP = 'multicluster.x-k8s.io';
+export type ServiceImportVersion = 'v1beta1' | 'v1alpha1';
+
+export function serviceImportSource(kc: KubeConfig, version: ServiceImportVersion): KindSource {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  return {
+    kind: 'ServiceImport',
+    path: `/apis/${MCS_GROUP}/${version}/serviceimports`,
+    list: () => api.listClusterCustomObject({ group: MCS_GROUP, version, plural: 'serviceimports' }),
+  };
+}
+
+export function endpointSliceSource(kc: KubeConfig): KindSource {
+  const api = kc.makeApiClient(DiscoveryV1Api);
+  return {
+    kind: 'EndpointSlice',
+    path: '/apis/discovery.k8s.io/v1/endpointslices',
+    labelSelector: SERVICE_NAME_LABEL,
+    list: () => api.listEndpointSliceForAllNamespaces({ labelSelector: SERVICE_NAME_LABEL }),
+  };
+}
+
+export function namespaceSource(kc: KubeConfig): KindSource {
+  const api = kc.makeApiClient(CoreV1Api);
+  return { kind: 'Namespace', path: '/api/v1/namespaces', list: () => api.listNamespace() };
+}
+
+// From the group's discovery document (an APIGroup): v1beta1 when served, else v1alpha1.
+export function pickServiceImportVersion(apiGroup: unknown): ServiceImportVersion | undefined {
+  const versions = (apiGroup as { versions?: { version?: unknown }[] } | undefined)?.versions;
+  const served = new Set(Array.isArray(versions) ? versions.map((v) => v?.version) : []);
+  return served.has('v1beta1') ? 'v1beta1' : served.has('v1alpha1') ? 'v1alpha1' : undefined;
+}
+
+export type Discovery = { version: ServiceImportVersion } | { problem: string };
+
+// GET /apis/multicluster.x-k8s.io, with the kubeconfig's credentials.
+export async function discoverServiceImportVersion(kc: KubeConfig, signal: AbortSignal): Promise<Discovery> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) return { problem: 'the kubeconfig has no current cluster' };
+  try {
+    const request = new ServerConfiguration(cluster.server, {}).makeRequestContext(`/apis/${MCS_GROUP}`, HttpMethod.GET);
+    request.setHeaderParam('Accept', 'application/json');
+    request.setSignal(signal);
+    await kc.applySecurityAuthentication(request);
+    const response = await new IsomorphicFetchHttpLibrary().send(request).toPromise();
+    const body = await response.body.text();
+    if (response.httpStatusCode === 404) return { problem: `API group ${MCS_GROUP} is not served (are the Multi-Cluster Services CRDs installed?)` };
+    if (response.httpStatusCode !== 200) return { problem: `discovery of ${MCS_GROUP}: HTTP ${response.httpStatusCode}` };
+    const version = pickServiceImportVersion(JSON.parse(body));
+    return version ? { version } : { problem: `API group ${MCS_GROUP} serves neither v1beta1 nor v1alpha1` };
+  } catch (err) {
+    return { problem: `discovery of ${MCS_GROUP}: ${describeFailure(err)}` };
+  }
+}
