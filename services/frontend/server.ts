@@ -1,0 +1,231 @@
+// The DNS frontend process part: follows a ViewFeed into an answer table and
+// speaks DNS over UDP and TCP on one port. Everything it answers comes from
+// respond.ts; this file only owns sockets, the feed and their failures.
+
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { silentLogger, type Logger } from '../../shared/logger.js';
+import type { DnsView, ViewDelta, ViewFeed } from '../../shared/view.js';
+import { applyDelta, compileAnswers, pendingAnswers, type AnswerTable } from './answers.js';
+import { respond } from './respond.js';
+
+export interface FrontendOptions {
+  zones: string[];
+  listen: { host: string; port: number };
+  ttl?: number; // default 5
+  startupTimeoutMs?: number; // default 5000
+  logger?: Logger;
+  tcpIdleTimeoutMs?: number; // default 10000
+  tcpMaxConnections?: number; // default 1000
+}
+
+const DEFAULT_TTL = 5;
+const DEFAULT_STARTUP_TIMEOUT_MS = 5000;
+const DEFAULT_TCP_IDLE_TIMEOUT_MS = 10_000;
+const DEFAULT_TCP_MAX_CONNECTIONS = 1000;
+const PORT_ATTEMPTS = 10; // port 0: tries to find one free for both UDP and TCP
+const TCP_LENGTH_PREFIX = 2;
+
+export class Frontend {
+  private table: AnswerTable;
+  private awaitingSnapshot = true; // before the first snapshot and after a gap, deltas cannot apply
+  private readonly ttl: number;
+  private readonly log: Logger;
+  private unsubscribe: (() => void) | undefined;
+  private firstSnapshot: (() => void) | undefined;
+  private udp: dgram.Socket | undefined;
+  private tcp: net.Server | undefined;
+  private readonly connections = new Set<net.Socket>();
+  private bound: { host: string; port: number } | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly feed: ViewFeed,
+    private readonly opts: FrontendOptions,
+  ) {
+    this.ttl = opts.ttl ?? DEFAULT_TTL;
+    this.log = opts.logger ?? silentLogger;
+    this.table = pendingAnswers(opts.zones, this.ttl);
+  }
+
+  get address(): { host: string; port: number } {
+    return this.bound ?? { ...this.opts.listen };
+  }
+
+  get version(): number | undefined {
+    return this.table.version;
+  }
+
+  async start(): Promise<void> {
+    const snapshotArrived = new Promise<void>((resolve) => (this.firstSnapshot = resolve));
+    this.unsubscribe = this.feed.subscribe({ snapshot: (view) => this.onSnapshot(view), delta: (delta) => this.onDelta(delta) });
+    const timeoutMs = this.opts.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)));
+    if (await Promise.race([snapshotArrived.then(() => false), timedOut])) {
+      this.log.warn({ timeoutMs }, 'no view snapshot yet; answering SERVFAIL in the zones until one arrives');
+    }
+    clearTimeout(timer);
+    if (this.stopped) return; // stopped while waiting for a snapshot
+    await this.listen();
+    this.log.info({ address: this.bound, zones: this.opts.zones, version: this.version }, 'DNS frontend listening');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.firstSnapshot?.(); // ends a start() still waiting
+    for (const socket of this.connections) socket.destroy();
+    const udp = this.udp;
+    const tcp = this.tcp;
+    this.udp = undefined;
+    this.tcp = undefined;
+    await Promise.all([
+      udp && new Promise<void>((resolve) => udp.close(() => resolve())),
+      tcp && new Promise<void>((resolve) => tcp.close(() => resolve())),
+    ]);
+  }
+
+  private onSnapshot(view: DnsView): void {
+    try {
+      this.table = compileAnswers(view, this.opts.zones, this.ttl);
+      this.awaitingSnapshot = false;
+      this.log.debug({ version: view.version }, 'view snapshot loaded');
+    } catch (err) {
+      this.log.error({ err, version: view.version }, 'view snapshot could not be compiled; keeping the previous answers');
+    }
+    this.firstSnapshot?.();
+    this.firstSnapshot = undefined;
+  }
+
+  private onDelta(delta: ViewDelta): void {
+    if (this.awaitingSnapshot) return;
+    try {
+      if (applyDelta(this.table, delta)) return;
+      this.log.warn({ from: delta.from, to: delta.to, version: this.table.version }, 'view delta does not follow the served version; waiting for the next snapshot');
+    } catch (err) {
+      this.log.error({ err, from: delta.from, to: delta.to }, 'view delta could not be applied; waiting for the next snapshot');
+    }
+    this.awaitingSnapshot = true;
+  }
+
+  private async listen(): Promise<void> {
+    const { host, port } = this.opts.listen;
+    for (let attempt = 1; ; attempt++) {
+      const udp = await openUdp(host, port).catch((err: unknown) => {
+        throw listenError(host, port, err);
+      });
+      const udpPort = udp.address().port;
+      try {
+        this.tcp = await openTcp(host, udpPort, this.opts.tcpMaxConnections ?? DEFAULT_TCP_MAX_CONNECTIONS, (socket) => this.onConnection(socket));
+      } catch (err) {
+        udp.close();
+        if (port === 0 && errorCode(err) === 'EADDRINUSE' && attempt < PORT_ATTEMPTS) continue;
+        throw listenError(host, udpPort, err);
+      }
+      this.udp = udp;
+      this.bound = { host, port: udpPort };
+      udp.on('message', (packet, peer) => this.onDatagram(packet, peer));
+      udp.on('error', (err) => this.log.debug({ err }, 'UDP response not sent'));
+      this.tcp.on('error', (err) => this.log.warn({ err }, 'TCP server error'));
+      return;
+    }
+  }
+
+  private onDatagram(packet: Buffer, peer: dgram.RemoteInfo): void {
+    try {
+      const response = respond(packet, this.table, 'udp');
+      // No send callback: without one, libuv may send at once and skip a completion; errors reach 'error'.
+      if (response) this.udp?.send(response, peer.port, peer.address);
+    } catch (err) {
+      this.log.error({ err, peer: peer.address }, 'UDP query failed');
+    }
+  }
+
+  private onConnection(socket: net.Socket): void {
+    this.connections.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.opts.tcpIdleTimeoutMs ?? DEFAULT_TCP_IDLE_TIMEOUT_MS, () => socket.destroy());
+    socket.on('error', (err) => this.log.debug({ err }, 'TCP connection error'));
+    socket.on('close', () => this.connections.delete(socket));
+    socket.on('drain', () => socket.resume());
+    let pending: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        pending = this.answerFrames(socket, pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk);
+      } catch (err) {
+        this.log.error({ err }, 'TCP query failed');
+        socket.destroy();
+      }
+    });
+  }
+
+  // Answers every complete length-prefixed query in `data`, in order, and
+  // returns the incomplete rest. An unanswerable frame closes the connection.
+  private answerFrames(socket: net.Socket, data: Buffer): Buffer {
+    let at = 0;
+    while (data.length - at >= TCP_LENGTH_PREFIX) {
+      const end = at + TCP_LENGTH_PREFIX + data.readUInt16BE(at);
+      if (end > data.length) break;
+      const response = respond(data.subarray(at + TCP_LENGTH_PREFIX, end), this.table, 'tcp');
+      at = end;
+      if (!response) {
+        socket.destroy();
+        return Buffer.alloc(0);
+      }
+      const framed = Buffer.allocUnsafe(TCP_LENGTH_PREFIX + response.length);
+      framed.writeUInt16BE(response.length, 0);
+      response.copy(framed, TCP_LENGTH_PREFIX);
+      // A client that pipelines without reading gets no more answers queued.
+      if (!socket.write(framed)) socket.pause();
+    }
+    return data.subarray(at);
+  }
+}
+
+// The listen host is an address and replies go to the senders' addresses,
+// so the lookup dgram runs before every send can hand the literal back at
+// once (measured: ~9% more queries/s). The family is the socket's.
+function literalLookup(family: 4 | 6) {
+  return (address: string, _options: unknown, callback: (err: Error | null, address: string, family: number) => void): void => callback(null, address, family);
+}
+
+function openUdp(host: string, port: number): Promise<dgram.Socket> {
+  const family = net.isIP(host);
+  const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ...(family !== 0 ? { lookup: literalLookup(family === 6 ? 6 : 4) } : {}) });
+  return new Promise((resolve, reject) => {
+    const failed = (err: Error): void => {
+      socket.close();
+      reject(err);
+    };
+    socket.once('error', failed);
+    socket.bind(port, host, () => {
+      socket.off('error', failed);
+      resolve(socket);
+    });
+  });
+}
+
+function openTcp(host: string, port: number, maxConnections: number, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+  const server = net.createServer(onConnection);
+  server.maxConnections = maxConnections;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function errorCode(err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+function listenError(host: string, port: number, err: unknown): Error {
+  const where = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  const code = errorCode(err);
+  const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EADDRNOTAVAIL' ? 'address not available on this host' : err instanceof Error ? err.message : String(err);
+  return new Error(`DNS frontend cannot listen on ${where}: ${why}`);
+}

@@ -1,0 +1,144 @@
+// The DNS wire format as far as the frontend needs it: reading the header and
+// question of a query (by hand, no full decode on the hot path) and the
+// numbers both directions share.
+
+export const TYPE = { A: 1, NS: 2, SOA: 6, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, IXFR: 251, AXFR: 252 } as const;
+export const CLASS_IN = 1;
+export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+export const FLAG = { QR: 0x8000, AA: 0x0400, TC: 0x0200, RD: 0x0100 } as const;
+export const OPCODE_MASK = 0x7800;
+export const HEADER_LENGTH = 12;
+export const MAX_NAME_LENGTH = 255;
+const MAX_LABEL_LENGTH = 63;
+
+export interface Edns {
+  version: number;
+  payloadSize: number; // as advertised; callers apply the 512 floor
+}
+
+export interface Query {
+  kind: 'query';
+  id: number;
+  flags: number;
+  // The question name as lower-case wire labels in latin1, without the root
+  // label: "\x03web\x04prod…". One string op per query, and unlike a dotted
+  // form it cannot confuse a "." inside a label with a label boundary.
+  name: string;
+  questionEnd: number; // offset just past QCLASS
+  qtype: number;
+  qclass: number;
+  edns: Edns | undefined;
+}
+
+// Answered with `rcode` and the header only: the question may not be readable.
+export interface Rejected {
+  kind: 'rejected';
+  id: number;
+  flags: number;
+  rcode: typeof RCODE.FORMERR | typeof RCODE.NOTIMP;
+  reason: string;
+}
+
+// Not answered at all: no header to answer to, or not a query.
+export interface Ignored {
+  kind: 'ignored';
+  reason: string;
+}
+
+export type ParsedQuery = Query | Rejected | Ignored;
+
+export function parseQuery(packet: Buffer): ParsedQuery {
+  if (packet.length < HEADER_LENGTH) return { kind: 'ignored', reason: 'shorter than a DNS header' };
+  const id = packet.readUInt16BE(0);
+  const flags = packet.readUInt16BE(2);
+  if (flags & FLAG.QR) return { kind: 'ignored', reason: 'a response, not a query' };
+  if (flags & OPCODE_MASK) return rejected(id, flags, RCODE.NOTIMP, `opcode ${(flags & OPCODE_MASK) >> 11} is not QUERY`);
+  const qdcount = packet.readUInt16BE(4);
+  if (qdcount !== 1) return rejected(id, flags, RCODE.FORMERR, `QDCOUNT is ${qdcount}, not 1`);
+
+  let offset = HEADER_LENGTH;
+  for (;;) {
+    const length = packet[offset];
+    if (length === undefined) return rejected(id, flags, RCODE.FORMERR, 'question name runs past the end');
+    if (length === 0) break;
+    if (length > MAX_LABEL_LENGTH) {
+      return rejected(id, flags, RCODE.FORMERR, length >= 0xc0 ? 'compression pointer in the question' : 'label longer than 63 octets');
+    }
+    offset += length + 1;
+    if (offset - HEADER_LENGTH + 1 > MAX_NAME_LENGTH) return rejected(id, flags, RCODE.FORMERR, 'name longer than 255 octets');
+  }
+  const questionEnd = offset + 5;
+  if (questionEnd > packet.length) return rejected(id, flags, RCODE.FORMERR, 'question runs past the end');
+  const name = packet.toString('latin1', HEADER_LENGTH, offset).toLowerCase();
+  const qtype = packet.readUInt16BE(offset + 1);
+  const qclass = packet.readUInt16BE(offset + 3);
+
+  const edns = findEdns(packet, questionEnd);
+  if (typeof edns === 'string') return rejected(id, flags, RCODE.FORMERR, edns);
+  return { kind: 'query', id, flags, name, questionEnd, qtype, qclass, edns };
+}
+
+// Not a closure in parseQuery: allocating one per query costs more than the parse.
+function rejected(id: number, flags: number, rcode: Rejected['rcode'], reason: string): Rejected {
+  return { kind: 'rejected', id, flags, rcode, reason };
+}
+
+// Looks for an OPT record in the additional section: skips the (normally
+// empty) answer and authority sections and stops at the first OPT.
+// Returns a reason when the sections cannot be read.
+function findEdns(packet: Buffer, start: number): Edns | undefined | string {
+  const arcount = packet.readUInt16BE(10);
+  if (arcount === 0) return undefined;
+  const before = packet.readUInt16BE(6) + packet.readUInt16BE(8);
+  let offset = start;
+  for (let i = 0; i < before + arcount; i++) {
+    offset = skipName(packet, offset);
+    if (offset < 0 || offset + 10 > packet.length) return 'record runs past the end';
+    const type = packet.readUInt16BE(offset);
+    if (i >= before && type === TYPE.OPT) {
+      return { version: packet[offset + 5] ?? 0, payloadSize: packet.readUInt16BE(offset + 2) };
+    }
+    offset += 10 + packet.readUInt16BE(offset + 8);
+    if (offset > packet.length) return 'record data runs past the end';
+  }
+  return undefined;
+}
+
+// The offset just past the name at `offset` (compression allowed outside the
+// question), -1 when it does not fit or uses a reserved label type.
+function skipName(packet: Buffer, offset: number): number {
+  for (;;) {
+    const length = packet[offset];
+    if (length === undefined) return -1;
+    if (length === 0) return offset + 1;
+    if (length >= 0xc0) return offset + 2 <= packet.length ? offset + 2 : -1;
+    if (length > MAX_LABEL_LENGTH) return -1;
+    offset += length + 1;
+  }
+}
+
+// "web.prod.svc" → "\x03web\x04prod\x03svc": the key `Query.name` is matched
+// against. Expects lower-case labels of 1–63 octets. Built in a buffer so
+// the string is flat: it is hashed at once as a map key.
+let keyScratch = Buffer.allocUnsafe(256);
+export function nameKey(dotted: string): string {
+  if (dotted === '') return '';
+  if (dotted.length >= keyScratch.length) keyScratch = Buffer.allocUnsafe(dotted.length * 2);
+  const end = 1 + keyScratch.write(dotted, 1, 'latin1');
+  let lengthAt = 0;
+  for (let at = 1; at < end; at++) {
+    if (keyScratch[at] !== 0x2e) continue;
+    keyScratch[lengthAt] = at - lengthAt - 1;
+    lengthAt = at;
+  }
+  keyScratch[lengthAt] = end - lengthAt - 1;
+  return keyScratch.toString('latin1', 0, end);
+}
+
+// Whether a label of name key `key` starts at `offset`: a suffix match on the
+// octets alone could begin inside a label.
+export function isLabelStart(key: string, offset: number): boolean {
+  let at = 0;
+  while (at < offset) at += key.charCodeAt(at) + 1;
+  return at === offset;
+}
