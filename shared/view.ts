@@ -35,6 +35,9 @@ export interface ViewDelta {
   clusters?: ClusterState[]; // the full list, when it changed
   namespaces?: { add: string[]; remove: string[] };
   services: { upsert: Record<string, ServiceRecords>; remove: string[] };
+  // When the agents observed each event of this delta (ms since the epoch),
+  // for the DNS programming latency measured where the delta is applied.
+  observedAt?: number[];
 }
 
 export function serviceKey(namespace: string, name: string): string {
