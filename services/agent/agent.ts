@@ -6,7 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { EventLog } from '../../shared/eventLog.js';
 import { eventId, isClusterId, KINDS, type Kind } from '../../shared/events.js';
+import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
+import type { AgentMetrics } from '../../shared/metrics.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { KindWatch, type KindWatchContext } from './kindWatch.js';
 import { kubeConfigProblem } from './kubeconfig.js';
@@ -23,6 +25,16 @@ export function eventLogSink(log: EventLog): EventSink {
   };
 }
 
+// Counts what the sink accepted, by kind and op.
+function countingSink(sink: EventSink, cluster: string, metrics: AgentMetrics): EventSink {
+  return {
+    async publish(events) {
+      await sink.publish(events);
+      for (const e of events) metrics.eventsPublished.inc({ cluster, kind: e.kind, op: e.op });
+    },
+  };
+}
+
 export interface AgentOptions {
   clusterId: string;
   kubeConfig: KubeConfig;
@@ -30,6 +42,7 @@ export interface AgentOptions {
   sink: EventSink;
   logger?: Logger;
   backoff?: BackoffOptions;
+  metrics?: AgentMetrics;
 }
 
 // How long stop() waits for queued events to reach the sink.
@@ -53,12 +66,18 @@ export class Agent {
     this.kinds = KINDS.filter((k) => !(opts.noEndpoints && k === 'EndpointSlice'));
     this.logger = opts.logger ?? silentLogger;
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
-    this.queue = new PublishQueue(opts.sink, this.logger, this.backoff);
+    this.queue = new PublishQueue(opts.metrics ? countingSink(opts.sink, opts.clusterId, opts.metrics) : opts.sink, this.logger, this.backoff);
   }
 
   // Every watched kind completed its first list and its events were published.
   get synced(): boolean {
     return this.kinds.every((k) => this.syncedKinds.has(k));
+  }
+
+  readiness(): Readiness {
+    if (this.synced) return { ok: true };
+    const waiting = this.kinds.filter((k) => !this.syncedKinds.has(k));
+    return { ok: false, reason: `cluster ${this.opts.clusterId}: not yet listed and published: ${waiting.join(', ')}` };
   }
 
   // Returns once the informers are started; throws only for an unusable configuration.
@@ -69,6 +88,9 @@ export class Agent {
     const problem = kubeConfigProblem(kubeConfig);
     if (problem) throw new Error(`cluster ${clusterId}: ${problem}`);
     this.started = true;
+    const metrics = this.opts.metrics;
+    metrics?.synced.set({ cluster: clusterId }, 0);
+    metrics?.queueLengths.set(clusterId, () => this.queue.length);
     const ctx: KindWatchContext = {
       clusterId,
       kinds: this.kinds,
@@ -78,6 +100,7 @@ export class Agent {
       backoff: this.backoff,
       nextEpoch: () => (this.lastEpoch = Math.max(this.lastEpoch + 1, Date.now())),
       onFirstSync: (kind) => this.firstSync(kind),
+      onWatchRestart: (kind) => metrics?.watchRestarts.inc({ cluster: clusterId, kind }),
     };
     if (this.kinds.includes('EndpointSlice')) this.watch(new KindWatch(endpointSliceSource(kubeConfig), ctx));
     this.watch(new KindWatch(namespaceSource(kubeConfig), ctx));
@@ -122,6 +145,7 @@ export class Agent {
   private firstSync(kind: Kind): void {
     this.syncedKinds.add(kind);
     if (!this.synced) return;
+    this.opts.metrics?.synced.set({ cluster: this.opts.clusterId }, 1);
     this.logger.info('agent synced: every kind listed and published');
     for (const finish of [...this.syncWaiters]) finish(true);
   }

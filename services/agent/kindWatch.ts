@@ -28,6 +28,7 @@ export interface KindWatchContext {
   backoff: BackoffOptions;
   nextEpoch(): number;
   onFirstSync(kind: Kind): void;
+  onWatchRestart(kind: Kind): void; // the list/watch opened again after its first start
 }
 
 class StoppedError extends Error {
@@ -46,6 +47,7 @@ export class KindWatch {
   // key → resourceVersion last logged as impossible to trim, so each version is logged once.
   private readonly rejected = new Map<string, string>();
   private synced = false;
+  private connected = false;
   private stopping = false;
   private attempt = 0;
   private runFailed = false;
@@ -63,6 +65,11 @@ export class KindWatch {
     this.informer.on('update', (obj) => this.changed(obj));
     this.informer.on('delete', (obj) => this.deleted(obj));
     this.informer.on('error', (err) => this.failed(err));
+    // The informer reports every (re)connection: a dropped watch, a 410 Gone, a restart after an error.
+    this.informer.on('connect', () => {
+      if (this.connected) this.ctx.onWatchRestart(this.kind);
+      this.connected = true;
+    });
   }
 
   start(): void {

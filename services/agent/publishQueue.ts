@@ -41,6 +41,11 @@ export class PublishQueue {
     private readonly maxBatch = 500,
   ) {}
 
+  // Events queued and not yet accepted by the sink.
+  get length(): number {
+    return this.pending.length;
+  }
+
   // Queues events behind everything queued before. After close() they are dropped.
   enqueue(events: ChangeEvent[]): void {
     if (this.closed || events.length === 0) return;

@@ -4,8 +4,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventLog, StoredEvent } from '../../shared/eventLog.js';
 import { isClusterId } from '../../shared/events.js';
+import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
-import { applyDelta, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from '../../shared/view.js';
+import type { AggregatorMetrics } from '../../shared/metrics.js';
+import { allSynced, applyDelta, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from '../../shared/view.js';
 import { fullView, viewDelta, type ViewSources } from './dnsView.js';
 import { Projection } from './projection.js';
 import { ReadModel } from './readModel.js';
@@ -16,9 +18,13 @@ export interface AggregatorOptions {
   expectedClusters?: string[]; // count as not synced until they sync, even before any event
   batchSize?: number; // most events applied in one transaction
   logger?: Logger;
+  metrics?: AggregatorMetrics;
 }
 
 const RETRY_MS = 1000;
+const LAG_REFRESH_MS = 1000;
+// Readiness tolerates this many events not yet applied: a burst, not a stall.
+export const DEFAULT_MAX_READY_LAG = 1000;
 
 export class Aggregator implements ViewFeed {
   private readonly log: EventLog;
@@ -27,11 +33,16 @@ export class Aggregator implements ViewFeed {
   private readonly sources: ViewSources;
   private readonly batchSize: number;
   private readonly logger: Logger;
+  private readonly metrics: AggregatorMetrics | undefined;
   private readonly listeners = new Set<ViewListener>();
   private readonly seqWaiters = new Set<{ seq: number; done: (reached: boolean) => void }>();
   private applied: number;
   private current: DnsView | undefined;
   private following: { controller: AbortController; done: Promise<void> } | undefined;
+  // The log's last sequence minus the last applied, as last measured; or why it could not be.
+  private lag: { events: number } | { problem: string } = { problem: 'not started' };
+  private lagTimer: NodeJS.Timeout | undefined;
+  private readonly refreshLag = () => this.measureLag();
   private stopped = false;
 
   private constructor(opts: AggregatorOptions, model: ReadModel) {
@@ -39,6 +50,7 @@ export class Aggregator implements ViewFeed {
     this.model = model;
     this.projection = new Projection(model.db);
     this.logger = opts.logger ?? silentLogger;
+    this.metrics = opts.metrics;
     this.batchSize = opts.batchSize ?? 1000;
     this.sources = { model, expectedClusters: [...new Set(opts.expectedClusters ?? [])], logger: this.logger };
     this.applied = model.lastApplied();
@@ -64,6 +76,24 @@ export class Aggregator implements ViewFeed {
     return this.model.rejectedEvents();
   }
 
+  // Events in the log not yet applied, as measured within the last second; undefined when unknown.
+  get lagEvents(): number | undefined {
+    return 'events' in this.lag ? this.lag.events : undefined;
+  }
+
+  // Ready: started, every known and expected cluster synced, and at most maxLag events behind the log.
+  readiness(maxLag = DEFAULT_MAX_READY_LAG): Readiness {
+    const view = this.current;
+    if (!view || this.stopped) return { ok: false, reason: this.stopped ? 'aggregator stopped' : 'aggregator not started' };
+    if (!allSynced(view)) {
+      const waiting = view.clusters.filter((c) => !c.synced).map((c) => c.id);
+      return { ok: false, reason: `clusters not synced yet: ${waiting.join(', ')}` };
+    }
+    if ('problem' in this.lag) return { ok: false, reason: `cannot measure the lag behind the event log: ${this.lag.problem}` };
+    if (this.lag.events > maxLag) return { ok: false, reason: `${this.lag.events} events behind the event log (more than ${maxLag})` };
+    return { ok: true };
+  }
+
   // Builds the view from the read model, then follows the log in the background.
   async start(): Promise<void> {
     if (this.following || this.stopped) throw new Error('aggregator already started or stopped');
@@ -76,6 +106,12 @@ export class Aggregator implements ViewFeed {
     }
     const view = fullView(this.sources, this.applied);
     this.current = view;
+    this.lag = { events: logEnd - this.applied };
+    this.lagTimer = setInterval(this.refreshLag, LAG_REFRESH_MS).unref();
+    this.metrics?.lagRefreshers.add(this.refreshLag);
+    this.metrics?.lastAppliedSeq.set(this.applied);
+    this.metrics?.logLag.set(logEnd - this.applied);
+    this.metrics?.viewServices.set(Object.keys(view.services).length);
     for (const listener of [...this.listeners]) this.notify(() => listener.snapshot(copyView(view)));
     const controller = new AbortController();
     this.following = { controller, done: this.follow(controller.signal) };
@@ -85,6 +121,8 @@ export class Aggregator implements ViewFeed {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.lagTimer);
+    this.metrics?.lagRefreshers.delete(this.refreshLag);
     this.following?.controller.abort();
     await this.following?.done;
     for (const waiter of [...this.seqWaiters]) waiter.done(false);
@@ -147,14 +185,38 @@ export class Aggregator implements ViewFeed {
     if (first.seq !== this.applied + 1) {
       this.logger.warn({ missing: [this.applied + 1, first.seq - 1] }, 'the event log skipped sequences');
     }
-    const { touched, rejected } = this.projection.applyBatch(events);
+    const { touched, rejected, observedAt } = this.projection.applyBatch(events);
     this.applied = last.seq;
     for (const r of rejected) this.logger.warn(r, 'event put aside');
     const view = this.current!;
     const delta = viewDelta(this.sources, view, touched, last.seq);
+    if (observedAt.length > 0) delta.observedAt = observedAt;
+    if (this.metrics) this.count(delta, view, observedAt.length, rejected.length);
     applyDelta(view, delta);
     for (const listener of [...this.listeners]) this.notify(() => listener.delta(delta));
     for (const waiter of [...this.seqWaiters]) if (waiter.seq <= this.applied) waiter.done(true);
+  }
+
+  // Before the delta is applied to `view`: new services are those not in it yet.
+  private count(delta: ViewDelta, view: DnsView, applied: number, rejected: number): void {
+    const metrics = this.metrics!;
+    metrics.eventsApplied.inc(applied);
+    metrics.eventsRejected.inc(rejected);
+    metrics.lastAppliedSeq.set(this.applied);
+    const added = Object.keys(delta.services.upsert).filter((key) => !Object.hasOwn(view.services, key)).length;
+    metrics.viewServices.inc(added - delta.services.remove.length);
+  }
+
+  private async measureLag(): Promise<void> {
+    try {
+      const lastSeq = await this.log.lastSeq();
+      this.lag = { events: Math.max(0, lastSeq - this.applied) };
+    } catch (err) {
+      if (this.stopped) return;
+      this.lag = { problem: err instanceof Error ? err.message : String(err) };
+      this.logger.debug({ err }, "cannot read the event log's last sequence");
+    }
+    if ('events' in this.lag) this.metrics?.logLag.set(this.lag.events);
   }
 
   // A failing listener is its own problem; the others still get the view.

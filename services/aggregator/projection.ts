@@ -97,7 +97,7 @@ export class Projection {
 
   constructor(db: Database.Database) {
     this.statements = prepareProjection(db);
-    this.applyInTransaction = db.transaction((events: StoredEvent[], touched: Touched, rejected: Rejection[]) => {
+    this.applyInTransaction = db.transaction((events: StoredEvent[], touched: Touched, rejected: Rejection[], observedAt: number[]) => {
       for (const stored of events) {
         const decoded = decodeEvent(stored);
         if (typeof decoded === 'string') {
@@ -106,6 +106,7 @@ export class Projection {
           rejected.push(rejection);
         } else {
           applyEvent(this.statements, decoded, stored.seq, touched);
+          observedAt.push(Date.parse(decoded.observedAt));
         }
       }
       this.statements.setLastApplied.run(events[events.length - 1]!.seq);
@@ -114,11 +115,13 @@ export class Projection {
 
   // Applies consecutive log events and records the last one as applied, in
   // one transaction: all of it happens exactly once, or none of it.
-  applyBatch(events: StoredEvent[]): { touched: Touched; rejected: Rejection[] } {
+  // observedAt: when the agents saw each applied (not rejected) event, in ms since the epoch.
+  applyBatch(events: StoredEvent[]): { touched: Touched; rejected: Rejection[]; observedAt: number[] } {
     const touched = nothingTouched();
     const rejected: Rejection[] = [];
-    if (events.length > 0) this.applyInTransaction(events, touched, rejected);
-    return { touched, rejected };
+    const observedAt: number[] = [];
+    if (events.length > 0) this.applyInTransaction(events, touched, rejected, observedAt);
+    return { touched, rejected, observedAt };
   }
 }
 

@@ -2,6 +2,7 @@
 // the header, the question copied from the query (its letter case kept) and a
 // precompiled tail; only id, flags, counts and an SOA serial are written.
 
+import type { QueryCounts } from '../../shared/metrics.js';
 import { lookup, type Answer, type AnswerTable } from './answers.js';
 import { FLAG, HEADER_LENGTH, OPCODE_MASK, RCODE, TYPE, parseQuery, type Query } from './wire.js';
 
@@ -10,16 +11,27 @@ const PLAIN_UDP_LIMIT = 512;
 const TCP_LIMIT = 65535;
 const OPT_LENGTH = 11;
 const BADVERS_HIGH_BITS = 1; // extended RCODE 16 = BADVERS, upper 8 bits of 12
+const BADVERS_RCODE = 16;
+const RCODE_MASK = 0x000f;
 
 export type Transport = 'udp' | 'tcp';
 
 // undefined: stay silent (no readable header, or not a query).
-export function respond(packet: Buffer, table: AnswerTable, transport: Transport): Buffer | undefined {
+// `counts` gets every answered query by type and rcode.
+export function respond(packet: Buffer, table: AnswerTable, transport: Transport, counts?: QueryCounts): Buffer | undefined {
   const query = parseQuery(packet);
   if (query.kind === 'ignored') return undefined;
-  if (query.kind === 'rejected') return headerOnly(query.id, query.flags, query.rcode);
-  if (query.edns && query.edns.version > 0) return message(packet, query, BADVERS, 0, transport, BADVERS_HIGH_BITS);
-  return message(packet, query, lookup(table, query.name, query.qtype, query.qclass), table.serial, transport, 0);
+  if (query.kind === 'rejected') {
+    counts?.addUnparsed(query.rcode);
+    return headerOnly(query.id, query.flags, query.rcode);
+  }
+  if (query.edns && query.edns.version > 0) {
+    counts?.add(query.qtype, BADVERS_RCODE);
+    return message(packet, query, BADVERS, 0, transport, BADVERS_HIGH_BITS);
+  }
+  const answer = lookup(table, query.name, query.qtype, query.qclass);
+  counts?.add(query.qtype, answer.flags & RCODE_MASK);
+  return message(packet, query, answer, table.serial, transport, 0);
 }
 
 const BADVERS: Answer = { qtype: 0, flags: FLAG.QR | RCODE.NOERROR, ancount: 0, nscount: 0, arcount: 0, bytes: Buffer.alloc(0), start: 0, end: 0, serialAt: -1 };

@@ -4,7 +4,9 @@
 
 import dgram from 'node:dgram';
 import net from 'node:net';
+import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
+import type { FrontendMetrics, QueryCounts } from '../../shared/metrics.js';
 import type { DnsView, ViewDelta, ViewFeed } from '../../shared/view.js';
 import { applyDelta, compileAnswers, pendingAnswers, type AnswerTable } from './answers.js';
 import { respond } from './respond.js';
@@ -17,6 +19,7 @@ export interface FrontendOptions {
   logger?: Logger;
   tcpIdleTimeoutMs?: number; // default 10000
   tcpMaxConnections?: number; // default 1000
+  metrics?: FrontendMetrics;
 }
 
 const DEFAULT_TTL = 5;
@@ -31,6 +34,8 @@ export class Frontend {
   private awaitingSnapshot = true; // before the first snapshot and after a gap, deltas cannot apply
   private readonly ttl: number;
   private readonly log: Logger;
+  private readonly metrics: FrontendMetrics | undefined;
+  private readonly queryCounts: QueryCounts | undefined;
   private unsubscribe: (() => void) | undefined;
   private firstSnapshot: (() => void) | undefined;
   private udp: dgram.Socket | undefined;
@@ -45,6 +50,8 @@ export class Frontend {
   ) {
     this.ttl = opts.ttl ?? DEFAULT_TTL;
     this.log = opts.logger ?? silentLogger;
+    this.metrics = opts.metrics;
+    this.queryCounts = opts.metrics?.queries;
     this.table = pendingAnswers(opts.zones, this.ttl);
   }
 
@@ -54,6 +61,17 @@ export class Frontend {
 
   get version(): number | undefined {
     return this.table.version;
+  }
+
+  // Every cluster of the served view finished its first sync.
+  get synced(): boolean {
+    return this.table.synced;
+  }
+
+  readiness(): Readiness {
+    if (this.version === undefined) return { ok: false, reason: 'no view snapshot yet' };
+    if (!this.synced) return { ok: false, reason: 'the view has clusters that have not finished their first sync' };
+    return { ok: true };
   }
 
   async start(): Promise<void> {
@@ -91,6 +109,7 @@ export class Frontend {
     try {
       this.table = compileAnswers(view, this.opts.zones, this.ttl);
       this.awaitingSnapshot = false;
+      this.metrics?.snapshotVersion.set(view.version);
       this.log.debug({ version: view.version }, 'view snapshot loaded');
     } catch (err) {
       this.log.error({ err, version: view.version }, 'view snapshot could not be compiled; keeping the previous answers');
@@ -102,12 +121,24 @@ export class Frontend {
   private onDelta(delta: ViewDelta): void {
     if (this.awaitingSnapshot) return;
     try {
-      if (applyDelta(this.table, delta)) return;
+      if (applyDelta(this.table, delta)) {
+        if (this.metrics) this.observeApplied(this.metrics, delta);
+        return;
+      }
       this.log.warn({ from: delta.from, to: delta.to, version: this.table.version }, 'view delta does not follow the served version; waiting for the next snapshot');
     } catch (err) {
       this.log.error({ err, from: delta.from, to: delta.to }, 'view delta could not be applied; waiting for the next snapshot');
     }
     this.awaitingSnapshot = true;
+  }
+
+  // The delta's changes are answerable from now on.
+  private observeApplied(metrics: FrontendMetrics, delta: ViewDelta): void {
+    metrics.snapshotVersion.set(delta.to);
+    if (!delta.observedAt) return;
+    const now = Date.now();
+    // Clocks of other hosts may run ahead: never a negative latency.
+    for (const at of delta.observedAt) metrics.programmingLatency.observe(Math.max(0, now - at) / 1000);
   }
 
   private async listen(): Promise<void> {
@@ -135,7 +166,7 @@ export class Frontend {
 
   private onDatagram(packet: Buffer, peer: dgram.RemoteInfo): void {
     try {
-      const response = respond(packet, this.table, 'udp');
+      const response = respond(packet, this.table, 'udp', this.queryCounts);
       // No send callback: without one, libuv may send at once and skip a completion; errors reach 'error'.
       if (response) this.udp?.send(response, peer.port, peer.address);
     } catch (err) {
@@ -168,7 +199,7 @@ export class Frontend {
     while (data.length - at >= TCP_LENGTH_PREFIX) {
       const end = at + TCP_LENGTH_PREFIX + data.readUInt16BE(at);
       if (end > data.length) break;
-      const response = respond(data.subarray(at + TCP_LENGTH_PREFIX, end), this.table, 'tcp');
+      const response = respond(data.subarray(at + TCP_LENGTH_PREFIX, end), this.table, 'tcp', this.queryCounts);
       at = end;
       if (!response) {
         socket.destroy();
