@@ -1,0 +1,122 @@
+// The view over real NATS: a publisher fed by a driven feed, frontends'
+// NatsViewFeeds following it with read-only permissions, and what they do
+// with garbage in the delta stream.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { ViewDistributionOptions } from '../shared/viewWire.js';
+import { natsServerMissing } from './support/natsServer.js';
+import { capturedLogger, DrivenFeed, eventually, inStep, recorder, sampleView, ViewDistHarness } from './viewdist-support.js';
+
+const OPTS: ViewDistributionOptions = { heartbeatMs: 100 };
+
+describe('following the view over NATS', { skip: natsServerMissing() }, () => {
+  let nats: ViewDistHarness;
+  beforeEach(async () => (nats = await ViewDistHarness.start()));
+  afterEach(() => nats.stop());
+
+  it('delivers the snapshot, then every delta in order, and ends equal to the source', async () => {
+    const source = new DrivenFeed(sampleView(200));
+    await nats.publisher(source, OPTS);
+    const { feed, got } = await nats.follower(OPTS);
+    await inStep(source, got);
+    assert.equal(got.snapshots, 1);
+
+    source.advance(50);
+    await inStep(source, got);
+    assert.deepEqual({ snapshots: got.snapshots, deltas: got.deltas }, { snapshots: 1, deltas: 50 });
+    assert.equal(feed.version, source.view.version);
+    await eventually('a heartbeat announces the newest version', () => feed.aggregatorVersion === source.view.version);
+    assert.ok(feed.stalenessMs! < 1000, `staleness ${feed.stalenessMs} ms`);
+
+    // A listener subscribing late starts from the current view.
+    const late = recorder();
+    feed.subscribe(late.listener);
+    assert.deepEqual(late.got.view, source.view);
+  });
+
+  it('a follower started after 5,000 deltas loads the newest snapshot and follows on from it', async () => {
+    const source = new DrivenFeed(sampleView(100));
+    await nats.publisher(source, OPTS);
+    const first = await nats.follower(OPTS);
+    await inStep(source, first.got);
+    for (let burst = 0; burst < 5; burst++) {
+      source.advance(1000);
+      await inStep(source, first.got);
+    }
+    assert.deepEqual({ snapshots: first.got.snapshots, deltas: first.got.deltas }, { snapshots: 1, deltas: 5000 });
+    source.advance(10);
+
+    const log = capturedLogger();
+    const late = await nats.follower(OPTS, log.logger);
+    await inStep(source, late.got);
+    assert.equal(late.got.snapshots, 1);
+    assert.ok(late.got.deltas <= 10, `${late.got.deltas} deltas applied`);
+    // A snapshot came with every 1,000 deltas: the late follower started 4,000 deltas into the stream.
+    const loaded = log.records().find((r) => r.msg === 'view snapshot loaded');
+    assert.ok(Number(loaded?.deltaSeq) >= 4000, `snapshot taken at delta ${String(loaded?.deltaSeq)}`);
+  });
+
+  it('a delta with the wrong `from` is not applied; the follower checks the snapshot and stays correct', async () => {
+    const source = new DrivenFeed(sampleView(50));
+    await nats.publisher(source, OPTS);
+    const log = capturedLogger();
+    const { got } = await nats.follower(OPTS, log.logger);
+    source.advance(20);
+    await inStep(source, got);
+
+    const v = source.view.version;
+    const admin = await nats.connection('admin');
+    admin.publish('mcsdns.view.delta', JSON.stringify({ from: v + 5, to: v + 6, services: { upsert: {}, remove: ['ns-1/svc-1'] } }));
+    source.advance(20);
+    await inStep(source, got);
+    assert.ok(log.messages().includes('gap in the view deltas; checking the snapshot'));
+    assert.equal(got.snapshots, 1, 'the snapshot, older than the view, was not delivered again');
+  });
+
+  it('a garbled delta is skipped and the follower stays correct', async () => {
+    const source = new DrivenFeed(sampleView(50));
+    await nats.publisher(source, OPTS);
+    const log = capturedLogger();
+    const { got } = await nats.follower(OPTS, log.logger);
+    source.advance(5);
+    await inStep(source, got);
+
+    const admin = await nats.connection('admin');
+    admin.publish('mcsdns.view.delta', new Uint8Array([0xff, 0x00, 0x7b, 0x22, 0xfe]));
+    admin.publish('mcsdns.view.delta', JSON.stringify({ from: source.view.version, to: source.view.version + 1, services: { upsert: { x: 1 } } }));
+    source.advance(5);
+    await inStep(source, got);
+    assert.equal(log.messages().filter((m) => m === 'view delta does not parse; skipping it, checking the snapshot').length, 2);
+    assert.equal(got.snapshots, 1);
+  });
+
+  it('stop() leaves nothing running', async () => {
+    const source = new DrivenFeed(sampleView(20));
+    const publisher = await nats.publisher(source, OPTS);
+    const { feed, got } = await nats.follower(OPTS);
+    source.advance(3);
+    await inStep(source, got);
+
+    await feed.stop();
+    await publisher.stop();
+    assert.equal(source.listenerCount, 0);
+    const admin = await nats.connection('admin');
+    const jsm = await jetstreamManager(admin);
+    assert.equal((await jsm.streams.info('MCSDNS_VIEW')).state.consumer_count, 0, 'the follower deleted its consumer');
+
+    let heartbeats = 0;
+    admin.subscribe('mcsdns.view.heartbeat', {
+      callback: () => {
+        heartbeats++;
+      },
+    });
+    const v = source.view.version;
+    admin.publish('mcsdns.view.delta', JSON.stringify({ from: v, to: v + 1, services: { upsert: {}, remove: [] } }));
+    await sleep(400);
+    assert.equal(heartbeats, 0, 'no heartbeats after stop');
+    assert.equal(got.view!.version, v, 'no delta delivered after stop');
+    assert.equal(feed.version, v);
+  });
+});

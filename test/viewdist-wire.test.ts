@@ -1,0 +1,93 @@
+// The names and wire formats the view publisher and followers share.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseDelta, parseHeartbeat, parseSnapshotMetadata, parseView, snapshotMetadata, viewDistribution } from '../shared/viewWire.js';
+import { nextDelta, sampleView } from './viewdist-support.js';
+
+describe('view distribution names', () => {
+  it('derives subjects, stream and bucket from the prefix, with defaults', () => {
+    assert.deepEqual(viewDistribution(), {
+      deltaSubject: 'mcsdns.view.delta',
+      heartbeatSubject: 'mcsdns.view.heartbeat',
+      deltaStream: 'MCSDNS_VIEW',
+      snapshotBucket: 'mcsdns-snapshots',
+      snapshotEvery: 1000,
+      snapshotIntervalMs: 30_000,
+      heartbeatMs: 1000,
+      replicas: 1,
+    });
+    const d = viewDistribution({ prefix: 'dns-b', snapshotEvery: 5, snapshotIntervalMs: 10, heartbeatMs: 20, replicas: 3 });
+    assert.deepEqual([d.deltaSubject, d.heartbeatSubject, d.deltaStream, d.snapshotBucket], ['dns-b.view.delta', 'dns-b.view.heartbeat', 'DNS-B_VIEW', 'dns-b-snapshots']);
+    assert.deepEqual([d.snapshotEvery, d.snapshotIntervalMs, d.heartbeatMs, d.replicas], [5, 10, 20, 3]);
+  });
+
+  for (const [opts, message] of [
+    [{ prefix: 'a.b' }, /prefix "a.b"/],
+    [{ prefix: '' }, /prefix ""/],
+    [{ prefix: 'a*' }, /prefix "a\*"/],
+    [{ snapshotEvery: 0 }, /snapshotEvery must be a positive integer, not 0/],
+    [{ heartbeatMs: 1.5 }, /heartbeatMs must be a positive integer/],
+    [{ replicas: -1 }, /replicas must be a positive integer/],
+  ] as const) {
+    it(`refuses ${JSON.stringify(opts)}`, () => assert.throws(() => viewDistribution(opts), message));
+  }
+});
+
+describe('view wire formats', () => {
+  it('snapshot metadata round-trips; anything else is no position', () => {
+    assert.deepEqual(parseSnapshotMetadata(snapshotMetadata({ version: 42, deltaSeq: 7 })), { version: 42, deltaSeq: 7 });
+    const malformed: (Record<string, string> | undefined)[] = [undefined, {}, { version: '42' }, { version: '4x', deltaSeq: '1' }, { version: '-1', deltaSeq: '1' }, { version: '1e3', deltaSeq: '1' }];
+    for (const md of malformed) {
+      assert.equal(parseSnapshotMetadata(md), undefined, JSON.stringify(md));
+    }
+  });
+
+  it('a view parses back to itself', () => {
+    const view = sampleView(20);
+    assert.deepEqual(parseView(JSON.stringify(view)), view);
+  });
+
+  const view = sampleView(20);
+  const delta = nextDelta(view, 11); // with namespaces
+  const clusterDelta = nextDelta(view, 17); // with clusters
+  const cases: [string, unknown, boolean][] = [
+    ['a delta', delta, true],
+    ['a delta changing clusters', clusterDelta, true],
+    ['a minimal delta', { from: 1, to: 2, services: { upsert: {}, remove: [] } }, true],
+    ['to not after from', { ...delta, to: delta.from }, false],
+    ['a negative version', { ...delta, from: -1 }, false],
+    ['a fractional version', { ...delta, to: 2.5 }, false],
+    ['no services', { from: 1, to: 2 }, false],
+    ['remove not a list', { from: 1, to: 2, services: { upsert: {}, remove: 'x' } }, false],
+    ['records not a list', { from: 1, to: 2, services: { upsert: { 'a/b': { names: { 'b.a.svc': { type: 'A' } } } }, remove: [] } }, false],
+    ['a record of unknown type', { from: 1, to: 2, services: { upsert: { 'a/b': { names: { 'b.a.svc': [{ type: 'MX', address: 'x' }] } } }, remove: [] } }, false],
+    ['an SRV record without target', { from: 1, to: 2, services: { upsert: { 'a/b': { names: { n: [{ type: 'SRV', priority: 0, weight: 0, port: 1 }] } } }, remove: [] } }, false],
+    ['namespaces without remove', { ...delta, namespaces: { add: ['x'] } }, false],
+    ['a cluster without synced', { ...delta, clusters: [{ id: 'east' }] }, false],
+    ['observedAt not numbers', { ...delta, observedAt: ['now'] }, false],
+    ['an array', [delta], false],
+    ['null', null, false],
+  ];
+  for (const [name, value, valid] of cases) {
+    it(`delta: ${name} ${valid ? 'parses' : 'does not parse'}`, () => {
+      const parsed = parseDelta(JSON.stringify(value));
+      if (valid) assert.deepEqual(parsed, value);
+      else assert.equal(parsed, undefined);
+    });
+  }
+
+  it('garbage is neither a delta nor a view nor a heartbeat', () => {
+    for (const text of ['', '{', '\u00ff\u0000{"', 'null', '42']) {
+      assert.equal(parseDelta(text), undefined);
+      assert.equal(parseView(text), undefined);
+      assert.equal(parseHeartbeat(text), undefined);
+    }
+    assert.equal(parseView(JSON.stringify({ ...view, services: { 'a/b': { names: { x: [{ type: 'A' }] } } } })), undefined);
+  });
+
+  it('heartbeats', () => {
+    assert.deepEqual(parseHeartbeat('{"version":12,"time":1700000000000}'), { version: 12, time: 1700000000000 });
+    assert.equal(parseHeartbeat('{"version":"12","time":1}'), undefined);
+    assert.equal(parseHeartbeat('{"version":12}'), undefined);
+  });
+});
