@@ -6,7 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { agentSettings } from '../services/cli/agent.js';
+import { aggregatorSettings } from '../services/cli/aggregator.js';
+import { frontendSettings } from '../services/cli/frontend.js';
 import { serveSettings } from '../services/cli/serve.js';
+import type { Setting } from '../services/cli/settings.js';
 
 const main = join(process.cwd(), 'dist/services/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'mcsdns-cli-'));
@@ -17,16 +21,24 @@ function run(args: string[]) {
 }
 
 describe('mcsdns command line', () => {
-  it('documents every serve flag and its environment variable in --help', () => {
-    const r = run(['serve', '--help']);
-    assert.equal(r.code, 0);
-    for (const s of serveSettings) {
-      assert.ok(r.stdout.includes(`--${s.flag}`), `--${s.flag} missing from help`);
-      assert.ok(r.stdout.includes(`MCSDNS_${s.flag.toUpperCase().replace(/-/g, '_')}`));
-    }
-    assert.match(r.stdout, /--config <file>/);
-    assert.match(run(['--help']).stdout, /serve/);
-  });
+  const commands: [string, Setting[]][] = [
+    ['serve', serveSettings],
+    ['agent', agentSettings],
+    ['aggregator', aggregatorSettings],
+    ['frontend', frontendSettings],
+  ];
+  for (const [name, settings] of commands) {
+    it(`documents every ${name} flag and its environment variable in --help`, () => {
+      const r = run([name, '--help']);
+      assert.equal(r.code, 0);
+      for (const s of settings) {
+        assert.ok(r.stdout.includes(`--${s.flag}`), `--${s.flag} missing from help`);
+        assert.ok(r.stdout.includes(`MCSDNS_${s.flag.toUpperCase().replace(/-/g, '_')}`));
+      }
+      assert.match(r.stdout, /--config <file>/);
+      assert.match(run(['--help']).stdout, new RegExp(`\\b${name}\\b`));
+    });
+  }
 
   const kubeconfig = join(dir, 'ok.kubeconfig');
   writeFileSync(
@@ -55,6 +67,14 @@ describe('mcsdns command line', () => {
     { title: 'the same cluster twice', args: ['serve', '--cluster', `east=${kubeconfig}`, '--cluster', `east=${kubeconfig}`], code: 2, message: /cluster id east is given twice/ },
     { title: 'a TTL out of range', args: ['serve', '--cluster', `east=${kubeconfig}`, '--ttl', '9999'], code: 2, message: /--ttl: expected a whole number from 0 to 3600/ },
     { title: 'a bad listen address', args: ['serve', '--cluster', `east=${kubeconfig}`, '--dns-listen', 'nowhere'], code: 2, message: /--dns-listen/ },
+    { title: 'an agent without NATS', args: ['agent', '--cluster-id', 'east', '--kubeconfig', kubeconfig], code: 2, message: /--nats is required/ },
+    { title: 'an agent without a kubeconfig', args: ['agent', '--cluster-id', 'east', '--nats', 'nats://127.0.0.1:4222'], code: 2, message: /--kubeconfig or --in-cluster is required/ },
+    { title: 'an agent with a bad cluster id', args: ['agent', '--cluster-id', 'East', '--kubeconfig', kubeconfig, '--nats', 'nats://127.0.0.1:4222'], code: 2, message: /"East" is not an RFC 1123 label/ },
+    { title: 'a bad NATS URL', args: ['frontend', '--nats', 'http://x/y'], code: 2, message: /is not a NATS URL/ },
+    { title: 'a TLS cert without its key', args: ['frontend', '--nats', 'nats://127.0.0.1:4222', '--nats-tls-cert', '/x.pem'], code: 2, message: /--nats-tls-cert and --nats-tls-key go together/ },
+    { title: 'an unreadable NATS credentials file', args: ['frontend', '--nats', 'nats://127.0.0.1:4222', '--nats-creds', join(dir, 'none.creds')], code: 1, message: /none\.creds/ },
+    { title: 'an aggregator without --db', args: ['aggregator', '--nats', 'nats://127.0.0.1:4222'], code: 2, message: /--db is required/ },
+    { title: 'a bad duration', args: ['aggregator', '--nats', 'nats://127.0.0.1:4222', '--db', join(dir, 'x.db'), '--event-retention', 'forever'], code: 2, message: /--event-retention: expected a duration/ },
   ];
   for (const c of cases) {
     it(`rejects ${c.title} with one line`, () => {

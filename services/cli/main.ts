@@ -2,9 +2,13 @@
 // The mcsdns command line. Errors are one line on stderr and a non-zero exit:
 // 2 for bad usage, 1 for anything that went wrong while running.
 import { Command, CommanderError } from 'commander';
-import { createLogger } from '../../shared/logger.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
+import { agentSettings, runAgent } from './agent.js';
+import { aggregatorSettings, runAggregator } from './aggregator.js';
+import { frontendSettings, runFrontend } from './frontend.js';
+import { untilSignal, type Running } from './lifecycle.js';
 import { serve, serveSettings, type ServeOptions } from './serve.js';
-import { defineSettings, resolveSettings, UsageError } from './settings.js';
+import { defineSettings, resolveSettings, UsageError, type Setting, type SettingValues } from './settings.js';
 
 const program = new Command('mcsdns')
   .description('DNS for Kubernetes Multi-Cluster Services (clusterset.local), with a replayable history')
@@ -13,30 +17,40 @@ const program = new Command('mcsdns')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`mcsdns: ${text.replace(/^error: /, '')}`) });
 
-const serveCmd = defineSettings(
-  program
-    .command('serve')
-    .description('watch every member cluster and answer DNS, all in one process with the embedded event log'),
-  serveSettings,
-).action(async () => {
-  const o = resolveSettings(serveCmd, serveSettings) as unknown as ServeOptions;
-  const logger = createLogger(program.opts().logLevel ?? process.env.MCSDNS_LOG_LEVEL ?? 'info');
-  const running = await serve(o, logger);
-  await untilSignal();
-  logger.info('stopping');
-  await running.stop();
-});
-serveCmd.exitOverride();
+interface CommandSpec {
+  name: string;
+  description: string;
+  settings: Setting[];
+  run: (values: SettingValues, logger: Logger) => Promise<Running>;
+}
 
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
+const commands: CommandSpec[] = [
+  {
+    name: 'serve',
+    description: 'watch every member cluster and answer DNS, all in one process (embedded event log, or JetStream with --nats)',
+    settings: serveSettings,
+    run: (v, logger) => serve(v as unknown as ServeOptions & SettingValues, logger),
+  },
+  { name: 'agent', description: 'watch one member cluster and publish its changes to the JetStream event log', settings: agentSettings, run: runAgent },
+  {
+    name: 'aggregator',
+    description: 'project the JetStream event log into a SQLite read model and publish the DNS view to frontends',
+    settings: aggregatorSettings,
+    run: runAggregator,
+  },
+  { name: 'frontend', description: 'answer DNS from the view published over NATS (stateless; run as many as needed)', settings: frontendSettings, run: runFrontend },
+];
+
+const names = commands.map((c) => c.name);
+for (const spec of commands) {
+  const cmd = defineSettings(program.command(spec.name).description(spec.description), spec.settings);
+  cmd.action(async () => {
+    const values = resolveSettings(cmd, spec.settings, process.env, names);
+    const logger = createLogger(program.opts().logLevel ?? process.env.MCSDNS_LOG_LEVEL ?? 'info');
+    const running = await spec.run(values, logger);
+    await untilSignal();
+    logger.info('stopping');
+    await running.stop();
   });
 }
 

@@ -1,5 +1,6 @@
 // `mcsdns serve`: agents, aggregator and frontend in one process, joined by
-// the embedded event log in the data directory.
+// the embedded event log in the data directory, or by JetStream with --nats
+// (then frontends elsewhere can follow the same view).
 import { join } from 'node:path';
 import { Agent, eventLogSink } from '../agent/agent.js';
 import { parseClusterSpec, type ClusterSpec } from '../agent/clusterSpec.js';
@@ -7,12 +8,21 @@ import { loadKubeConfig } from '../agent/kubeconfig.js';
 import { Aggregator } from '../aggregator/aggregator.js';
 import { Frontend } from '../frontend/server.js';
 import { lockDataDir } from '../../shared/dataDir.js';
+import type { EventLog } from '../../shared/eventLog.js';
+import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
 import type { Logger } from '../../shared/logger.js';
+import { connectNats } from '../../shared/nats.js';
 import { SqliteEventLog } from '../../shared/sqliteEventLog.js';
-import { parseInteger, parseListenAddress, parseZone, UsageError, type ListenAddress, type Setting } from './settings.js';
+import { NatsViewPublisher } from '../../shared/viewDistribution.js';
+import { Stack, type Running } from './lifecycle.js';
+import { Observability } from './observability.js';
+import { agentMetrics, aggregatorMetrics, frontendMetrics } from '../../shared/metrics.js';
+import { natsOptions, natsSettings } from './natsSettings.js';
+import { dnsListenSetting, httpListenSetting, noEndpointsSetting, ttlSetting, zoneSetting } from './commonSettings.js';
+import { UsageError, type ListenAddress, type Setting, type SettingValues } from './settings.js';
 
 export const serveSettings: Setting[] = [
-  { flag: 'zone', arg: 'zone', describe: 'zone to answer authoritatively', repeatable: true, parse: parseZone, default: ['clusterset.local'] },
+  zoneSetting,
   {
     flag: 'cluster',
     arg: 'id=kubeconfig[@context]',
@@ -27,10 +37,12 @@ export const serveSettings: Setting[] = [
       }
     },
   },
-  { flag: 'dns-listen', arg: 'host:port', describe: 'address for DNS over UDP and TCP', parse: parseListenAddress, default: parseListenAddress('127.0.0.1:5353') },
-  { flag: 'data-dir', arg: 'dir', describe: 'directory for the event log and the read model', default: '.mcsdns' },
-  { flag: 'ttl', arg: 'seconds', describe: 'TTL of every answer and the SOA minimum', parse: parseInteger(0, 3600), default: 5 },
-  { flag: 'no-endpoints', describe: 'do not watch EndpointSlices: headless and endpoint names are NXDOMAIN', default: false },
+  dnsListenSetting,
+  { flag: 'data-dir', arg: 'dir', describe: 'directory for the event log (embedded mode) and the read model', default: '.mcsdns' },
+  ttlSetting,
+  noEndpointsSetting,
+  httpListenSetting,
+  ...natsSettings(false).map((s) => (s.flag === 'nats' ? { ...s, describe: 'use this NATS JetStream as the event log instead of the embedded one' } : s)),
 ];
 
 export interface ServeOptions {
@@ -40,40 +52,56 @@ export interface ServeOptions {
   dataDir: string;
   ttl: number;
   noEndpoints: boolean;
+  nats?: string[];
 }
 
-export interface Running {
-  stop(): Promise<void>;
-}
-
-export async function serve(o: ServeOptions, logger: Logger): Promise<Running> {
+export async function serve(o: ServeOptions & SettingValues, logger: Logger): Promise<Running> {
   const ids = o.cluster.map((c) => c.id);
   const dup = ids.find((id, i) => ids.indexOf(id) !== i);
   if (dup) throw new UsageError(`cluster id ${dup} is given twice`);
   // Every kubeconfig is checked before anything is opened.
   const kubeConfigs = o.cluster.map((c) => loadKubeConfig({ kubeconfig: c.kubeconfig, context: c.context }));
+  const natsOpts = o.nats ? natsOptions(o, 'mcsdns-serve') : undefined;
 
-  const unlock = lockDataDir(o.dataDir);
-  const stops: (() => Promise<void> | void)[] = [unlock];
-  const stop = async () => {
-    for (const s of stops.reverse()) {
-      try {
-        await s();
-      } catch (err) {
-        logger.warn({ err }, 'error while stopping');
-      }
+  const obs = new Observability();
+  return new Stack(logger).build(async (stack) => {
+    stack.add(lockDataDir(o.dataDir));
+    await obs.serve(stack, o.httpListen as ListenAddress | undefined, logger);
+    let log: EventLog;
+    const nc = natsOpts ? await connectNats(natsOpts, logger.child({ service: 'nats' })) : undefined;
+    if (nc) {
+      stack.add(() => nc.close());
+      log = await JetStreamEventLog.open(nc, { prefix: o.natsPrefix as string });
+    } else {
+      log = SqliteEventLog.open(join(o.dataDir, 'events.db'));
     }
-  };
-  try {
-    const log = SqliteEventLog.open(join(o.dataDir, 'events.db'));
-    stops.push(() => log.close());
-    const aggregator = Aggregator.open({ log, dbPath: join(o.dataDir, 'readmodel.db'), expectedClusters: ids, logger: logger.child({ service: 'aggregator' }) });
-    await aggregator.start();
-    stops.push(() => aggregator.stop());
+    stack.add(() => log.close());
 
-    const frontend = new Frontend(aggregator, { zones: o.zone, listen: o.dnsListen, ttl: o.ttl, logger: logger.child({ service: 'frontend' }) });
+    const aggregator = Aggregator.open({
+      log,
+      dbPath: join(o.dataDir, 'readmodel.db'),
+      expectedClusters: ids,
+      logger: logger.child({ service: 'aggregator' }),
+      metrics: aggregatorMetrics(obs.registry),
+    });
+    obs.check('aggregator', () => aggregator.readiness());
+    await aggregator.start();
+    stack.add(() => aggregator.stop());
+    if (nc) {
+      const publisher = await NatsViewPublisher.start(nc, aggregator, { prefix: o.natsPrefix as string }, logger.child({ service: 'publisher' }));
+      stack.add(() => publisher.stop());
+    }
+
+    const frontend = new Frontend(aggregator, {
+      zones: o.zone,
+      listen: o.dnsListen,
+      ttl: o.ttl,
+      logger: logger.child({ service: 'frontend' }),
+      metrics: frontendMetrics(obs.registry),
+    });
+    obs.check('frontend', () => frontend.readiness());
     await frontend.start();
-    stops.push(() => frontend.stop());
+    stack.add(() => frontend.stop());
 
     const sink = eventLogSink(log);
     for (const [i, c] of o.cluster.entries()) {
@@ -83,14 +111,12 @@ export async function serve(o: ServeOptions, logger: Logger): Promise<Running> {
         noEndpoints: o.noEndpoints,
         sink,
         logger: logger.child({ service: 'agent', cluster: c.id }),
+        metrics: agentMetrics(obs.registry),
       });
+      obs.check(`agent ${c.id}`, () => agent.readiness());
       await agent.start();
-      stops.push(() => agent.stop());
+      stack.add(() => agent.stop());
     }
-    logger.info({ zones: o.zone, dns: frontend.address, clusters: ids, dataDir: o.dataDir }, 'mcsdns serving');
-    return { stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+    logger.info({ zones: o.zone, dns: frontend.address, clusters: ids, dataDir: o.dataDir, log: nc ? 'jetstream' : 'embedded' }, 'mcsdns serving');
+  });
 }

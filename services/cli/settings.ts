@@ -169,3 +169,12 @@ export function parseZone(v: string): string {
   }
   return z;
 }
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+// A duration such as 500ms, 30s, 15m, 2h, 30d; a bare number is seconds.
+export function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`expected a duration such as 30s, 15m, 2h or 30d, got ${JSON.stringify(v)}`);
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
+}

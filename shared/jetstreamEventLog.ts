@@ -1,0 +1,420 @@
+// The distributed event log: a JetStream stream with one subject per cluster
+// (`<prefix>.events.<cluster>`), deduplicated by Nats-Msg-Id. Agents publish;
+// the aggregator owns the stream's configuration and reads it in order.
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  type Consumer,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { millis, nanos, type NatsConnection } from '@nats-io/transport-node';
+import type { AppendItem, AppendResult, EventLog, StoredEvent } from './eventLog.js';
+import { silentLogger, type Logger } from './logger.js';
+
+export interface JetStreamLogOptions {
+  prefix?: string; // default 'mcsdns': subjects '<prefix>.events.<cluster>', stream '<PREFIX>_EVENTS'
+  retentionMs?: number; // max age, default 30 days (audits)
+  duplicateWindowMs?: number; // default 2 minutes (JetStream dedup by Nats-Msg-Id)
+  replicas?: number; // default 1; 3 for a NATS cluster
+  manageStream?: boolean; // default true: create and verify the stream; false (agents): only publish
+  timeoutMs?: number; // JetStream API requests and publish acknowledgements, default 5 s
+  logger?: Logger;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const READ_WAIT_MS = 5000; // a read's pull request outlives the transfer of what it counted
+const FOLLOW_WAIT_MS = 10_000; // a follower's pull waits this long for new events (a lost consumer shows after as long)
+const PULL_GRACE_MS = 5000; // how much longer than its expiry a pull may take before it counts as lost
+const FOLLOW_PULL = 1000; // most events one follower pull asks for (bounds its memory)
+const FOLLOW_RETRY_MS = [250, 1000, 5000];
+
+export function eventsSubject(prefix: string, cluster: string): string {
+  if (!isSubjectToken(cluster)) throw new Error(`cluster ${JSON.stringify(cluster)} is not a NATS subject token`);
+  return `${prefix}.events.${cluster}`;
+}
+
+export function streamName(prefix: string, what: string): string {
+  return `${prefix}_${what}`.toUpperCase().replace(/[-.]/g, '_');
+}
+
+function isSubjectToken(s: string): boolean {
+  return typeof s === 'string' && /^[^\s.*>]+$/.test(s);
+}
+
+interface StreamSettings {
+  name: string;
+  subjects: string[];
+  maxAgeMs: number;
+  duplicateWindowMs: number;
+  replicas: number;
+}
+
+function settingsFrom(prefix: string, opts: JetStreamLogOptions): StreamSettings {
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) {
+    throw new Error(`event log prefix ${JSON.stringify(prefix)} is not a NATS subject prefix (tokens of letters, digits, '-', '_')`);
+  }
+  const settings = {
+    name: streamName(prefix, 'events'),
+    subjects: [`${prefix}.events.*`],
+    maxAgeMs: opts.retentionMs ?? 30 * DAY_MS,
+    duplicateWindowMs: opts.duplicateWindowMs ?? 2 * 60 * 1000,
+    replicas: opts.replicas ?? 1,
+  };
+  if (!(settings.maxAgeMs > 0 && settings.duplicateWindowMs > 0 && settings.duplicateWindowMs <= settings.maxAgeMs)) {
+    throw new Error('event log: retention and duplicate window must be positive, the window no longer than the retention');
+  }
+  if (!Number.isInteger(settings.replicas) || settings.replicas < 1 || settings.replicas > 5) {
+    throw new Error(`event log: replicas must be 1 to 5, not ${settings.replicas}`);
+  }
+  return settings;
+}
+
+export class JetStreamEventLog implements EventLog {
+  private readonly followers = new Set<() => void>();
+  private appending: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly prefix: string,
+    private readonly stream: string,
+    private readonly logger: Logger,
+  ) {}
+
+  static async open(nc: NatsConnection, opts: JetStreamLogOptions = {}): Promise<JetStreamEventLog> {
+    const prefix = opts.prefix ?? 'mcsdns';
+    const settings = settingsFrom(prefix, opts);
+    const timeout = opts.timeoutMs ?? 5000;
+    const logger = opts.logger ?? silentLogger;
+    // checkAPI off: an agent may lack permission for the account-info request.
+    const jsm = await jetstreamManager(nc, { checkAPI: false, timeout });
+    if (opts.manageStream ?? true) await ensureStream(jsm, settings, logger);
+    return new JetStreamEventLog(nc, jetstream(nc, { timeout }), jsm, prefix, settings.name, logger);
+  }
+
+  // JetStream has no multi-message transaction: items are published one by
+  // one, each acknowledged before the next, so a crash leaves a prefix of the
+  // batch stored; the publisher's retry with the same ids completes it, which
+  // dedup (Nats-Msg-Id) makes safe within the duplicate window.
+  async append(items: AppendItem[]): Promise<AppendResult[]> {
+    this.assertOpen();
+    const maxPayload = this.nc.info?.max_payload ?? Infinity;
+    const subjects = items.map((item, index) => this.checkedSubject(item, index, maxPayload));
+    // Calls take turns so that one call's events stay together, as in the embedded log.
+    const run = this.appending.then(async () => {
+      const results: AppendResult[] = [];
+      for (const [i, item] of items.entries()) results.push(await this.publish(subjects[i]!, item));
+      return results;
+    });
+    this.appending = run.catch(() => undefined);
+    return run;
+  }
+
+  async read(fromSeq: number, limit: number): Promise<StoredEvent[]> {
+    this.assertOpen();
+    if (limit <= 0) return [];
+    return this.withConsumer('read', { opt_start_seq: Math.max(1, fromSeq) }, async (consumer, pending) => {
+      const wanted = Math.min(limit, pending);
+      if (wanted === 0) return [];
+      const events: StoredEvent[] = [];
+      for await (const m of await pull(consumer, wanted, READ_WAIT_MS)) events.push(storedEvent(m));
+      return events;
+    });
+  }
+
+  async *follow(fromSeq: number, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
+    if (signal.aborted) return;
+    this.assertOpen();
+    const stop = new AbortController();
+    const stopNow = () => stop.abort();
+    signal.addEventListener('abort', stopNow);
+    this.followers.add(stopNow);
+    let next = Math.max(1, fromSeq);
+    let failures = 0;
+    try {
+      while (!stop.signal.aborted) {
+        try {
+          for await (const batch of this.pulledBatches(next, stop.signal)) {
+            next = batch[batch.length - 1]!.seq + 1;
+            failures = 0;
+            yield batch;
+          }
+        } catch (err) {
+          if (stop.signal.aborted) break;
+          if (this.nc.isClosed()) throw err;
+          // Ordered consumers ride out reconnects; this is for what they give up on (a lost node, an election).
+          this.logger.warn({ stream: this.stream, next, err: oneLine(err) }, 'following the event log failed; resuming');
+          const wait = FOLLOW_RETRY_MS[Math.min(failures++, FOLLOW_RETRY_MS.length - 1)]!;
+          await sleep(wait, undefined, { signal: stop.signal }).catch(() => undefined);
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', stopNow);
+      this.followers.delete(stopNow);
+    }
+    if (this.closed && !signal.aborted) throw new Error('event log is closed');
+  }
+
+  async seqAtTime(time: Date): Promise<number | undefined> {
+    this.assertOpen();
+    const start = { opt_start_time: time.toISOString(), headers_only: true };
+    return this.withConsumer('seqAtTime', start, async (consumer, pending) => {
+      if (pending === 0) return undefined;
+      for await (const m of await pull(consumer, 1, READ_WAIT_MS)) return m.seq;
+      return undefined;
+    });
+  }
+
+  async lastSeq(): Promise<number> {
+    this.assertOpen();
+    try {
+      return (await this.jsm.streams.info(this.stream)).state.last_seq;
+    } catch (err) {
+      throw this.failure('lastSeq', err);
+    }
+  }
+
+  // Stops followers (they end with an error); the connection belongs to the caller.
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const stop of [...this.followers]) stop();
+    await this.appending;
+  }
+
+  private checkedSubject(item: AppendItem, index: number, maxPayload: number): string {
+    if (typeof item.id !== 'string' || item.id === '') throw new Error(`append: item ${index} needs a non-empty id`);
+    if (/[\x00-\x1f\x7f]/.test(item.id) || item.id.trim() !== item.id) {
+      throw new Error(`append: item ${index}: id ${JSON.stringify(item.id)} has control characters or surrounding spaces`);
+    }
+    if (!isSubjectToken(item.cluster)) {
+      throw new Error(`append: item ${index}: cluster ${JSON.stringify(item.cluster)} is not a NATS subject token`);
+    }
+    if (typeof item.payload !== 'string') throw new Error(`append: item ${index} needs a string payload`);
+    // Headers (Nats-Msg-Id, Nats-Expected-Stream) count towards the server's limit too.
+    const size = Buffer.byteLength(item.payload) + Buffer.byteLength(item.id) + this.stream.length + 80;
+    if (size > maxPayload) throw new Error(`append: item ${index} (${item.id}) is ${size} bytes, over the NATS max_payload ${maxPayload}`);
+    return eventsSubject(this.prefix, item.cluster);
+  }
+
+  private async publish(subject: string, item: AppendItem): Promise<AppendResult> {
+    try {
+      const ack = await this.js.publish(subject, item.payload, { msgID: item.id, expect: { streamName: this.stream } });
+      return { seq: ack.seq, duplicate: ack.duplicate };
+    } catch (err) {
+      if (isNoResponders(err)) {
+        throw new Error(
+          `append: no stream answered for ${subject}: stream ${this.stream} does not exist (the aggregator creates it), ` +
+            'JetStream is not enabled, or the stream is electing a leader',
+        );
+      }
+      throw new Error(`append to ${subject} (id ${item.id}): ${oneLine(err)}`);
+    }
+  }
+
+  // Runs `use` with an ordered consumer (created at `start`, with the number
+  // of events it will deliver) and deletes the consumer afterwards.
+  private async withConsumer<T>(
+    what: string,
+    start: { opt_start_seq: number } | { opt_start_time: string; headers_only: boolean },
+    use: (consumer: Consumer, pending: number) => Promise<T>,
+  ): Promise<T> {
+    let consumer: Consumer;
+    try {
+      consumer = await this.js.consumers.get(this.stream, start);
+    } catch (err) {
+      throw this.failure(what, err);
+    }
+    try {
+      return await use(consumer, (await consumer.info(true)).num_pending);
+    } catch (err) {
+      throw this.failure(what, err);
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+
+  // Batches from one ordered consumer, one bounded pull after another: the
+  // next pull starts once the caller took the previous one's events.
+  private async *pulledBatches(from: number, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
+    const consumer = await this.js.consumers.get(this.stream, { opt_start_seq: from });
+    try {
+      while (!signal.aborted) {
+        const messages = await pull(consumer, FOLLOW_PULL, FOLLOW_WAIT_MS);
+        const stopPull = () => void messages.close();
+        signal.addEventListener('abort', stopPull);
+        if (signal.aborted) stopPull();
+        try {
+          for await (const batch of arrivedTogether(messages)) yield batch.map(storedEvent);
+        } finally {
+          signal.removeEventListener('abort', stopPull);
+          await messages.close();
+        }
+      }
+    } finally {
+      // Not awaited: a follower stops at once even when the server is away (the consumer expires anyway).
+      consumer.delete().catch(() => undefined);
+    }
+  }
+
+  private failure(what: string, err: unknown): Error {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
+      return new Error(`${what}: stream ${this.stream} does not exist`);
+    }
+    return new Error(`${what} (stream ${this.stream}): ${oneLine(err)}`);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('event log is closed');
+  }
+}
+
+// One pull request for at most `max` events. A healthy pull ends by itself
+// once `expires` passed; one that outlives it is stuck (the ordered consumer
+// waits forever for a consumer whose only node died) and ends with an error.
+async function pull(consumer: Consumer, max: number, expires: number): Promise<ConsumerMessages> {
+  const messages = await consumer.fetch({ max_messages: max, expires });
+  const limit = expires + PULL_GRACE_MS;
+  const watchdog = setTimeout(() => messages.stop(new Error(`the NATS server did not complete a pull within ${limit} ms`)), limit);
+  void messages.closed().finally(() => clearTimeout(watchdog));
+  return messages;
+}
+
+function storedEvent(m: JsMsg): StoredEvent {
+  return {
+    seq: m.seq,
+    id: m.headers?.get('Nats-Msg-Id') ?? '',
+    cluster: m.subject.slice(m.subject.lastIndexOf('.') + 1),
+    // From the exact nanoseconds: a float's rounding could move the time to the next millisecond.
+    time: new Date(Number(m.timestampNanos / 1_000_000n)),
+    payload: m.string(),
+  };
+}
+
+// Groups what `source` delivered while the caller was busy into one array.
+async function* arrivedTogether<T>(source: AsyncIterable<T>): AsyncGenerator<T[]> {
+  const arrived: T[] = [];
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  void (async () => {
+    try {
+      for await (const item of source) {
+        arrived.push(item);
+        wake?.();
+      }
+    } catch (err) {
+      failure = err;
+    } finally {
+      ended = true;
+      wake?.();
+    }
+  })();
+  for (;;) {
+    if (arrived.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
+    wake = undefined;
+    if (arrived.length > 0) yield arrived.splice(0);
+    else if (failure !== undefined) throw failure;
+    else if (ended) return;
+  }
+}
+
+// Creates the stream when missing; accepts an existing one whose subjects,
+// storage and retention match, bringing its limits to the settings.
+async function ensureStream(jsm: JetStreamManager, want: StreamSettings, logger: Logger): Promise<void> {
+  const existing = await streamConfig(jsm, want.name);
+  if (!existing) {
+    try {
+      await jsm.streams.add({
+        name: want.name,
+        subjects: want.subjects,
+        storage: 'file',
+        retention: 'limits',
+        max_age: nanos(want.maxAgeMs),
+        duplicate_window: nanos(want.duplicateWindowMs),
+        num_replicas: want.replicas,
+      });
+    } catch (err) {
+      throw new Error(`cannot create stream ${want.name}: ${oneLine(err)}`);
+    }
+    logger.info({ stream: want.name, subjects: want.subjects, replicas: want.replicas }, 'created the event stream');
+    return;
+  }
+  const mismatches = streamMismatches(existing, want);
+  if (mismatches.length > 0) {
+    throw new Error(
+      `stream ${want.name} exists but cannot hold mcsdns events (${mismatches.join('; ')}): ` +
+        `delete it (nats stream rm ${want.name}, losing what it holds) or use another prefix`,
+    );
+  }
+  const { update, changes, shortensRetention } = limitUpdates(existing, want);
+  if (changes.length === 0) return;
+  try {
+    await jsm.streams.update(want.name, update);
+  } catch (err) {
+    throw new Error(`cannot update stream ${want.name} (${changes.join(', ')}): ${oneLine(err)}`);
+  }
+  // A shorter max age removes the older events, which audits may have wanted.
+  logger[shortensRetention ? 'warn' : 'info']({ stream: want.name, changes }, 'updated the event stream to the configured limits');
+}
+
+async function streamConfig(jsm: JetStreamManager, name: string): Promise<StreamConfig | undefined> {
+  try {
+    return (await jsm.streams.info(name)).config;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return undefined;
+    throw new Error(`cannot look up stream ${name}: ${oneLine(err)}`);
+  }
+}
+
+// What no update can make right.
+function streamMismatches(have: StreamConfig, want: StreamSettings): string[] {
+  const problems: string[] = [];
+  const subjects = [...(have.subjects ?? [])].sort();
+  if (subjects.join(' ') !== [...want.subjects].sort().join(' ')) {
+    problems.push(`subjects are [${subjects.join(', ')}], not [${want.subjects.join(', ')}]`);
+  }
+  if (have.storage !== 'file') problems.push(`storage is ${have.storage}, not file`);
+  if (have.retention !== 'limits') problems.push(`retention is ${have.retention}, not limits`);
+  return problems;
+}
+
+// The limits an update brings to the settings, and how each changes.
+function limitUpdates(have: StreamConfig, want: StreamSettings) {
+  const update: Partial<StreamConfig> = {};
+  const changes: string[] = [];
+  const maxAge = nanos(want.maxAgeMs);
+  const window = nanos(want.duplicateWindowMs);
+  if (have.max_age !== maxAge) {
+    update.max_age = maxAge;
+    changes.push(`max_age ${millis(have.max_age)} ms → ${want.maxAgeMs} ms`);
+  }
+  if (have.duplicate_window !== window) {
+    update.duplicate_window = window;
+    changes.push(`duplicate_window ${millis(have.duplicate_window)} ms → ${want.duplicateWindowMs} ms`);
+  }
+  if (have.num_replicas !== want.replicas) {
+    update.num_replicas = want.replicas;
+    changes.push(`num_replicas ${have.num_replicas} → ${want.replicas}`);
+  }
+  const shortensRetention = update.max_age !== undefined && (have.max_age === 0 || have.max_age > maxAge);
+  return { update, changes, shortensRetention };
+}
+
+function isNoResponders(err: unknown): boolean {
+  const cause = (err as { cause?: { isNoResponders?: () => boolean } } | undefined)?.cause;
+  return typeof cause?.isNoResponders === 'function' && cause.isNoResponders();
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
+}
