@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -15,11 +15,10 @@ import { demoObjects } from '../scripts/demoObjects.js';
 import { StandInApiServer } from './k8s/apiServer.js';
 import { answerStrings, eventually, freePort, queryUdp, rcode } from './support/dnsClient.js';
 import { McsdnsProcess } from './support/mcsdnsProcess.js';
-import { NatsServer, natsServerMissing } from './support/natsServer.js';
+import { NatsServer, natsServerMissing, samplePasswords, startSecuredNats } from './support/natsServer.js';
 
 const Z = 'clusterset.local';
-const passwords: Record<string, string> = { aggregator: 'pw-aggregator', frontend: 'pw-frontend', 'agent-east': 'pw-east', 'agent-west': 'pw-west' };
-const permissions = readFileSync(join(process.cwd(), 'deploy/nats-permissions.conf'), 'utf8');
+const passwords = samplePasswords;
 const names: [string, 'A' | 'AAAA' | 'SRV'][] = [
   [`web.prod.svc.${Z}`, 'A'],
   [`api.prod.svc.${Z}`, 'AAAA'],
@@ -78,13 +77,7 @@ describe('distributed mode over NATS JetStream', { skip: natsServerMissing() }, 
   };
 
   before(async () => {
-    Object.assign(process.env, {
-      MCSDNS_AGGREGATOR_PASSWORD: passwords.aggregator,
-      MCSDNS_FRONTEND_PASSWORD: passwords.frontend,
-      MCSDNS_AGENT_EAST_PASSWORD: passwords['agent-east'],
-      MCSDNS_AGENT_WEST_PASSWORD: passwords['agent-west'],
-    });
-    nats = await NatsServer.start({ config: permissions });
+    nats = await startSecuredNats();
     for (const id of clusters) {
       const s = await StandInApiServer.start({ tokens: [`t-${id}`] });
       for (const o of demoObjects(id)) s.upsert(o);

@@ -3,7 +3,7 @@
 // aside an event whose cluster does not match its subject.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -11,9 +11,9 @@ import { jetstream } from '@nats-io/jetstream';
 import { Aggregator } from '../services/aggregator/aggregator.js';
 import { eventId, type ChangeEvent } from '../shared/events.js';
 import { JetStreamEventLog } from '../shared/jetstreamEventLog.js';
-import { NatsServer, natsServerMissing } from './support/natsServer.js';
+import { NatsServer, natsServerMissing, samplePasswords, startSecuredNats } from './support/natsServer.js';
 
-const passwords: Record<string, string> = { aggregator: 'pa', frontend: 'pf', 'agent-east': 'pe', 'agent-west': 'pw' };
+const passwords = samplePasswords;
 
 function syncBegin(cluster: string): ChangeEvent {
   return { v: 1, cluster, kind: 'Namespace', op: 'sync-begin', epoch: 1, kinds: ['Namespace'], observedAt: new Date().toISOString() };
@@ -30,13 +30,7 @@ describe('NATS permissions of deploy/nats-permissions.conf', { skip: natsServerM
   };
 
   before(async () => {
-    Object.assign(process.env, {
-      MCSDNS_AGGREGATOR_PASSWORD: passwords.aggregator,
-      MCSDNS_FRONTEND_PASSWORD: passwords.frontend,
-      MCSDNS_AGENT_EAST_PASSWORD: passwords['agent-east'],
-      MCSDNS_AGENT_WEST_PASSWORD: passwords['agent-west'],
-    });
-    nats = await NatsServer.start({ config: readFileSync(join(process.cwd(), 'deploy/nats-permissions.conf'), 'utf8') });
+    nats = await startSecuredNats();
     // The aggregator creates the event stream.
     await JetStreamEventLog.open(await as('aggregator'));
   });

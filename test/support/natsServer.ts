@@ -2,7 +2,7 @@
 // storage. Without the binary a suite is skipped with the reason shown; under
 // CI=true that is a failure instead.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +44,7 @@ export interface NatsServerOptions {
   name?: string;
   clusterPort?: number;
   routes?: number[]; // cluster ports of the other nodes
+  env?: NodeJS.ProcessEnv; // for variables the config refers to
 }
 
 export class NatsServer {
@@ -55,6 +56,7 @@ export class NatsServer {
     private readonly monitorPort: number,
     private readonly dir: string,
     private readonly configPath: string,
+    private readonly env: NodeJS.ProcessEnv,
   ) {}
 
   static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
@@ -75,7 +77,7 @@ export class NatsServer {
     if (opts.config) lines.push(opts.config);
     const configPath = join(dir, 'nats.conf');
     writeFileSync(configPath, lines.join('\n') + '\n');
-    const server = new NatsServer(port, monitorPort, dir, configPath);
+    const server = new NatsServer(port, monitorPort, dir, configPath, opts.env ?? {});
     await server.run();
     if (opts.clusterPort === undefined) await server.healthy();
     return server;
@@ -92,7 +94,7 @@ export class NatsServer {
   // Starts the process (again) with the same port, storage and config.
   async run(): Promise<void> {
     if (this.child) return;
-    const child = spawn('nats-server', ['-c', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('nats-server', ['-c', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     const keep = (d: string) => {
       this.log.push(d);
       if (this.log.length > 500) this.log.shift();
@@ -158,4 +160,25 @@ export async function startNatsCluster(n = 3, config?: string): Promise<NatsServ
   );
   await Promise.all(nodes.map((node) => node.healthy()));
   return nodes;
+}
+
+// The users of deploy/nats-permissions.conf with test passwords.
+export const samplePasswords: Record<string, string> = {
+  aggregator: 'pw-aggregator',
+  frontend: 'pw-frontend',
+  'agent-east': 'pw-east',
+  'agent-west': 'pw-west',
+};
+
+// A server with the sample permissions of deploy/nats-permissions.conf.
+export function startSecuredNats(): Promise<NatsServer> {
+  return NatsServer.start({
+    config: readFileSync(join(process.cwd(), 'deploy/nats-permissions.conf'), 'utf8'),
+    env: {
+      MCSDNS_AGGREGATOR_PASSWORD: samplePasswords.aggregator,
+      MCSDNS_FRONTEND_PASSWORD: samplePasswords.frontend,
+      MCSDNS_AGENT_EAST_PASSWORD: samplePasswords['agent-east'],
+      MCSDNS_AGENT_WEST_PASSWORD: samplePasswords['agent-west'],
+    },
+  });
 }
