@@ -99,3 +99,31 @@ describe('settings: flags, environment, config file', () => {
     assert.deepEqual(parseListenAddress('0.0.0.0:0'), { host: '0.0.0.0', port: 0 });
   });
 });
+
+describe('settings: a switch with optional values (fallthrough [ZONES…])', () => {
+  const onOff: Setting[] = [{ flag: 'fallthrough', arg: 'zone', describe: 'ft', repeatable: true, optionalValues: true, parse: parseZone }];
+  const get = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    const cmd = defineSettings(new Command('serve').exitOverride(), onOff);
+    cmd.parse(argv, { from: 'user' });
+    return resolveSettings(cmd, onOff, env).fallthrough;
+  };
+  const cases: { title: string; argv: string[]; env?: NodeJS.ProcessEnv; want: string[] | undefined }[] = [
+    { title: 'absent: off', argv: [], want: undefined },
+    { title: 'alone: every zone', argv: ['--fallthrough'], want: [] },
+    { title: 'with zones', argv: ['--fallthrough', 'A.example.', 'b.example'], want: ['a.example', 'b.example'] },
+    { title: 'repeated', argv: ['--fallthrough', 'a.example', '--fallthrough', 'b.example'], want: ['a.example', 'b.example'] },
+    { title: 'env true', argv: [], env: { MCSDNS_FALLTHROUGH: 'true' }, want: [] },
+    { title: 'env false', argv: [], env: { MCSDNS_FALLTHROUGH: 'false' }, want: undefined },
+    { title: 'env list', argv: [], env: { MCSDNS_FALLTHROUGH: 'a.example, b.example' }, want: ['a.example', 'b.example'] },
+    { title: 'config true', argv: ['--config', configFile('fallthrough: true\n')], want: [] },
+    { title: 'config list', argv: ['--config', configFile('fallthrough: [a.example]\n')], want: ['a.example'] },
+    { title: 'flag over env', argv: ['--fallthrough'], env: { MCSDNS_FALLTHROUGH: 'a.example' }, want: [] },
+  ];
+  for (const c of cases) {
+    it(c.title, () => assert.deepEqual(get(c.argv, c.env), c.want));
+  }
+  it('rejects a bad zone among the values', () => {
+    assert.throws(() => get(['--fallthrough', 'a..b']), /--fallthrough: "a..b" is not a valid zone name/);
+    assert.throws(() => get(['--config', configFile('fallthrough: {a: 1}\n')]), /expected true, false or a list/);
+  });
+});

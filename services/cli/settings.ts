@@ -12,6 +12,9 @@ export interface Setting<T = unknown> {
   arg?: string; // placeholder of the value; absent for a switch
   describe: string;
   repeatable?: boolean;
+  // With repeatable: the flag alone (or true) is on with no values ([]);
+  // absent or false is off (undefined). CoreDNS's "fallthrough [ZONES…]".
+  optionalValues?: boolean;
   parse?: (value: string) => T; // throws UsageError with a reason
   default?: T;
   required?: boolean;
@@ -31,13 +34,13 @@ function camel(flag: string): string {
 // environment variable and default of each.
 export function defineSettings(cmd: Command, settings: Setting[]): Command {
   for (const s of settings) {
-    const flags = s.arg ? `--${s.flag} <${s.arg}>` : `--${s.flag}`;
+    const flags = !s.arg ? `--${s.flag}` : s.optionalValues ? `--${s.flag} [${s.arg}...]` : `--${s.flag} <${s.arg}>`;
     let help = s.describe;
     if (s.repeatable) help += ' (repeatable)';
     if (s.default !== undefined && s.default !== false) help += ` (default: ${JSON.stringify(s.default)})`;
     help += ` [env ${envName(s.flag)}]`;
     const opt = new Option(flags, help);
-    if (s.arg && s.repeatable) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    if (s.arg && s.repeatable && !s.optionalValues) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
     cmd.addOption(opt);
   }
   cmd.addOption(new Option('--config <file>', `YAML file with any of these settings, keyed by flag name [env ${envName('config')}]`));
@@ -108,7 +111,10 @@ export function resolveSettings(
     // commander stores a --no-X switch as X = false.
     const cli = !s.arg && s.flag.startsWith('no-') ? (opts[camel(s.flag.slice(3))] === false ? true : undefined) : opts[key];
     let value: unknown;
-    if (cli !== undefined) {
+    const onOff = s.optionalValues ? onOffValues(s, cli, env[envName(s.flag)], config[s.flag], configPath) : undefined;
+    if (onOff !== undefined) {
+      value = onOff.value;
+    } else if (cli !== undefined) {
       value = s.repeatable ? (cli as string[]).map((v) => fromText(s, v, `--${s.flag}`)) : fromText(s, cli === true ? 'true' : (cli as string), `--${s.flag}`);
     } else if (env[envName(s.flag)] !== undefined && env[envName(s.flag)] !== '') {
       const text = env[envName(s.flag)]!;
@@ -133,6 +139,26 @@ export function resolveSettings(
     out[key] = value;
   }
   return out;
+}
+
+// For optionalValues settings: { value } from the first source that sets it.
+function onOffValues(s: Setting, cli: unknown, envText: string | undefined, config: unknown, configPath: string | undefined): { value: unknown[] | undefined } | undefined {
+  const list = (values: string[], where: string) => values.map((v) => fromText(s, v.trim(), where));
+  if (cli !== undefined) return { value: cli === true ? [] : list(cli as string[], `--${s.flag}`) };
+  if (envText !== undefined && envText !== '') {
+    if (/^(1|true|yes|on)$/i.test(envText)) return { value: [] };
+    if (/^(0|false|no|off)$/i.test(envText)) return { value: undefined };
+    return { value: list(envText.split(','), envName(s.flag)) };
+  }
+  if (config !== undefined) {
+    const where = `config file ${configPath}: ${s.flag}`;
+    if (config === true) return { value: [] };
+    if (config === false || config === null) return { value: undefined };
+    if (Array.isArray(config)) return { value: list(config.map(String), where) };
+    if (typeof config === 'string') return { value: list([config], where) };
+    throw new UsageError(`${where}: expected true, false or a list`);
+  }
+  return undefined;
 }
 
 // Shared value parsers.
