@@ -2,6 +2,7 @@
 // slices (across every cluster) to the DNS names it owns, per the
 // "DNS-Based Multicluster Service Discovery" specification 1.0.0.
 import { isIPv4, isIPv6 } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import type { EndpointSliceObject, ServiceImportObject, ServicePort } from './events.js';
 import { isDnsLabel } from './events.js';
 import type { ServiceRecords, ViewRecord } from './view.js';
@@ -63,6 +64,37 @@ export function serviceRecords(
   const out: Record<string, ViewRecord[]> = {};
   for (const n of [...names.keys()].sort()) out[n] = finishRRsets(names.get(n)!);
   return { names: out };
+}
+
+export interface ClusterServiceRecords {
+  union: ServiceRecords | undefined; // what serviceRecords gives: every cluster's rows
+  overlays: Record<string, ServiceRecords | null>; // cluster id → its records, only where they differ from the union
+}
+
+// One service as every cluster sees it, and as each of `clusters` sees it
+// alone: through its own imports and the slices it holds (an importing
+// cluster's ServiceImport may carry its own ClusterSetIP, and it holds only
+// the slices it imports). Clusters that see the union get no overlay, so
+// that a clusterset of alike clusters costs nothing.
+export function serviceRecordsByCluster(
+  namespace: string,
+  name: string,
+  imports: ImportRow[],
+  slices: SliceRow[],
+  clusters: readonly string[],
+): ClusterServiceRecords {
+  const union = serviceRecords(namespace, name, imports, slices);
+  const overlays: ClusterServiceRecords['overlays'] = {};
+  for (const cluster of clusters) {
+    const own = serviceRecords(
+      namespace,
+      name,
+      imports.filter((i) => i.cluster === cluster),
+      slices.filter((s) => s.cluster === cluster),
+    );
+    if (!isDeepStrictEqual(own, union)) overlays[cluster] = own ?? null;
+  }
+  return { union, overlays };
 }
 
 function srvName(p: ServicePort, base: string): string {

@@ -20,11 +20,20 @@ export interface ClusterState {
   synced: boolean; // finished its first sync of every kind it watches
 }
 
+// A cluster's view differs from the union in a few services: its overlay
+// holds just those, keyed "<ns>/<svc>"; null means the service has no name in
+// that cluster's view (NXDOMAIN there).
+export type ServiceOverlay = Record<string, ServiceRecords | null>;
+
 export interface DnsView {
   version: number; // the last event-log sequence this view reflects
   clusters: ClusterState[]; // sorted by id
   namespaces: string[]; // sorted; known namespaces make "<ns>.svc" an empty non-terminal
-  services: Record<string, ServiceRecords>; // key "<ns>/<svc>"
+  services: Record<string, ServiceRecords>; // key "<ns>/<svc>": the union over every cluster
+  // Per importing cluster id, its overlay on `services`. Only synced clusters
+  // have one, only non-empty overlays appear, and the field is absent when
+  // none does: a cluster without an overlay sees the union.
+  views?: Record<string, ServiceOverlay>;
 }
 
 // An ordered change from view `from` to view `to`. Applying it to a view of
@@ -35,6 +44,10 @@ export interface ViewDelta {
   clusters?: ClusterState[]; // the full list, when it changed
   namespaces?: { add: string[]; remove: string[] };
   services: { upsert: Record<string, ServiceRecords>; remove: string[] };
+  // Per cluster id, the overlay entries that change: `remove` sends a service
+  // back to the union. A cluster's whole overlay goes when `clusters` lists it
+  // no longer, or as not synced.
+  views?: Record<string, { upsert: ServiceOverlay; remove: string[] }>;
   // When the agents observed each event of this delta (ms since the epoch),
   // for the DNS programming latency measured where the delta is applied.
   observedAt?: number[];
@@ -61,8 +74,34 @@ export function applyDelta(view: DnsView, delta: ViewDelta): boolean {
   }
   for (const k of delta.services.remove) delete view.services[k];
   Object.assign(view.services, delta.services.upsert);
+  if (delta.views || (delta.clusters && view.views)) applyViewChanges(view, delta);
   view.version = delta.to;
   return true;
+}
+
+// Copy on write: copies of the view handed out earlier share the old overlays.
+function applyViewChanges(view: DnsView, delta: ViewDelta): void {
+  const views: Record<string, ServiceOverlay> = { ...view.views };
+  for (const [cluster, change] of Object.entries(delta.views ?? {})) {
+    const overlay: ServiceOverlay = { ...views[cluster] };
+    for (const k of change.remove) delete overlay[k];
+    Object.assign(overlay, change.upsert);
+    views[cluster] = overlay;
+  }
+  const synced = delta.clusters && new Set(delta.clusters.filter((c) => c.synced).map((c) => c.id));
+  for (const [cluster, overlay] of Object.entries(views)) {
+    if ((synced && !synced.has(cluster)) || Object.keys(overlay).length === 0) delete views[cluster];
+  }
+  if (Object.keys(views).length > 0) view.views = views;
+  else delete view.views;
+}
+
+// The records a client of `cluster` gets for service `key`: its cluster's
+// overlay first, else the union (also for clients of no cluster).
+export function viewFor(view: Pick<DnsView, 'services' | 'views'>, cluster: string | undefined, key: string): ServiceRecords | undefined {
+  const overlay = cluster !== undefined && view.views && Object.hasOwn(view.views, cluster) ? view.views[cluster] : undefined;
+  if (overlay && Object.hasOwn(overlay, key)) return overlay[key] ?? undefined;
+  return Object.hasOwn(view.services, key) ? view.services[key] : undefined;
 }
 
 // Where views come from: in `serve` the aggregator in the same process; in

@@ -5,7 +5,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
-import type { ClusterState, DnsView, ServiceRecords, ViewDelta, ViewRecord } from './view.js';
+import { isClusterId } from './events.js';
+import type { ClusterState, DnsView, ServiceOverlay, ServiceRecords, ViewDelta, ViewRecord } from './view.js';
 
 export interface ViewDistributionOptions {
   prefix?: string; // default 'mcsdns'; subjects '<prefix>.view.delta', '<prefix>.view.heartbeat'; streams/buckets named from it
@@ -134,7 +135,8 @@ function isDnsView(v: unknown): v is DnsView {
     Array.isArray(v.clusters) &&
     v.clusters.every(isClusterState) &&
     isStringArray(v.namespaces) &&
-    isServiceMap(v.services)
+    isServiceMap(v.services) &&
+    (v.views === undefined || isPerCluster(v.views, isOverlay))
   );
 }
 
@@ -145,6 +147,7 @@ function isViewDelta(v: unknown): v is ViewDelta {
     return false;
   }
   if (v.observedAt !== undefined && !(Array.isArray(v.observedAt) && v.observedAt.every((t) => typeof t === 'number'))) return false;
+  if (v.views !== undefined && !isPerCluster(v.views, isOverlayChange)) return false;
   return isObject(v.services) && isServiceMap(v.services.upsert) && isStringArray(v.services.remove);
 }
 
@@ -154,6 +157,21 @@ function isClusterState(v: unknown): v is ClusterState {
 
 function isServiceMap(v: unknown): v is Record<string, ServiceRecords> {
   return isObject(v) && Object.values(v).every(isServiceRecords);
+}
+
+// Keyed by cluster id: anything else (say "__proto__") could never be one.
+function isPerCluster<T>(v: unknown, isEntry: (e: unknown) => e is T): v is Record<string, T> {
+  return isObject(v) && Object.entries(v).every(([id, e]) => isClusterId(id) && isEntry(e));
+}
+
+function isOverlayChange(v: unknown): v is { upsert: ServiceOverlay; remove: string[] } {
+  return isObject(v) && isOverlay(v.upsert) && isStringArray(v.remove);
+}
+
+const SERVICE_KEY = /^[^/]+\/[^/]+$/; // "<ns>/<svc>"
+
+function isOverlay(v: unknown): v is ServiceOverlay {
+  return isObject(v) && Object.entries(v).every(([key, records]) => SERVICE_KEY.test(key) && (records === null || isServiceRecords(records)));
 }
 
 function isServiceRecords(v: unknown): v is ServiceRecords {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { serviceRecords, type ImportRow, type SliceRow } from '../shared/recordModel.js';
+import { serviceRecords, serviceRecordsByCluster, type ImportRow, type SliceRow } from '../shared/recordModel.js';
 import type { Endpoint, ServicePort } from '../shared/events.js';
 
 const http: ServicePort = { name: 'http', protocol: 'TCP', port: 80 };
@@ -157,5 +157,57 @@ describe('record model: headless services', () => {
       { type: 'A', address: '10.1.0.1' },
       { type: 'A', address: '10.1.0.2' },
     ]);
+  });
+});
+
+describe('record model: per-cluster views', () => {
+  const a = (address: string) => ({ type: 'A', address });
+  const clusters = ['east', 'west'];
+
+  it('gives each cluster its own ClusterSetIP, and the union both', () => {
+    const got = serviceRecordsByCluster('prod', 'web', [clusterSetIP('east', ['10.0.0.1'], []), clusterSetIP('west', ['10.0.0.2'], [])], [], clusters);
+    assert.deepEqual(got.union?.names, { 'web.prod.svc': [a('10.0.0.1'), a('10.0.0.2')] });
+    assert.deepEqual(got.overlays, {
+      east: { names: { 'web.prod.svc': [a('10.0.0.1')] } },
+      west: { names: { 'web.prod.svc': [a('10.0.0.2')] } },
+    });
+  });
+
+  it('gives a cluster that holds none of the ready endpoints of a headless service no name (null)', () => {
+    const got = serviceRecordsByCluster('prod', 'db', [headless('east', []), headless('west', [])], [slice('east', [ep('10.1.0.1', 'db-0')])], clusters);
+    assert.deepEqual(got.union?.names['db.prod.svc'], [a('10.1.0.1')]);
+    assert.deepEqual(got.overlays, { west: null });
+  });
+
+  it('keeps the source cluster of a slice an importing cluster holds, and counts only what it holds', () => {
+    const got = serviceRecordsByCluster(
+      'prod',
+      'db',
+      [headless('east', []), headless('west', [])],
+      [slice('east', [ep('10.1.0.1', 'db-0')]), slice('west', [ep('10.1.0.1', 'db-0')], 'east'), slice('west', [ep('10.2.0.1', 'db-0')])],
+      clusters,
+    );
+    assert.deepEqual(got.overlays, {
+      east: { names: { 'db-0.east.db.prod.svc': [a('10.1.0.1')], 'db.prod.svc': [a('10.1.0.1')] } },
+    });
+    assert.deepEqual(Object.keys(got.union?.names ?? {}), ['db-0.east.db.prod.svc', 'db-0.west.db.prod.svc', 'db.prod.svc']);
+  });
+
+  it('gives no overlay to clusters that see the union, nor to clusters not asked about', () => {
+    const imports = [clusterSetIP('east', ['10.0.0.1']), clusterSetIP('west', ['10.0.0.1'])];
+    assert.deepEqual(serviceRecordsByCluster('prod', 'web', imports, [], clusters).overlays, {});
+    assert.deepEqual(serviceRecordsByCluster('prod', 'web', [clusterSetIP('east', ['10.0.0.1'])], [], ['east']).overlays, {});
+  });
+
+  it('gives a cluster that does not import the service no name, and different ports their own SRV', () => {
+    const got = serviceRecordsByCluster('prod', 'web', [clusterSetIP('east', ['10.0.0.1'], [http]), clusterSetIP('west', ['10.0.0.1'], [dnsUdp])], [], [...clusters, 'north']);
+    assert.deepEqual(Object.keys(got.union?.names ?? {}), ['_dns._udp.web.prod.svc', '_http._tcp.web.prod.svc', 'web.prod.svc']);
+    assert.deepEqual(Object.keys(got.overlays.east?.names ?? {}), ['_http._tcp.web.prod.svc', 'web.prod.svc']);
+    assert.deepEqual(Object.keys(got.overlays.west?.names ?? {}), ['_dns._udp.web.prod.svc', 'web.prod.svc']);
+    assert.equal(got.overlays.north, null);
+  });
+
+  it('has neither union nor overlays for a service nobody imports', () => {
+    assert.deepEqual(serviceRecordsByCluster('prod', 'web', [], [slice('east', [ep('10.1.0.1')])], clusters), { union: undefined, overlays: {} });
   });
 });

@@ -65,6 +65,14 @@ describe('view wire formats', () => {
     ['namespaces without remove', { ...delta, namespaces: { add: ['x'] } }, false],
     ['a cluster without synced', { ...delta, clusters: [{ id: 'east' }] }, false],
     ['observedAt not numbers', { ...delta, observedAt: ['now'] }, false],
+    ['overlays: a record, null, a removal', { ...delta, views: { east: { upsert: { 'prod/web': { names: { 'web.prod.svc': [{ type: 'A', address: '10.0.0.1' }] } }, 'prod/db': null }, remove: ['prod/api'] } } }, true],
+    ['overlays of a cluster id that is no DNS label', { ...delta, views: { East: { upsert: {}, remove: [] } } }, false],
+    ['overlays of "__proto__"', JSON.parse('{"from":1,"to":2,"services":{"upsert":{},"remove":[]},"views":{"__proto__":{"upsert":{},"remove":[]}}}'), false],
+    ['an overlay key that is no "<ns>/<svc>"', { ...delta, views: { east: { upsert: { web: null }, remove: [] } } }, false],
+    ['an overlay entry neither records nor null', { ...delta, views: { east: { upsert: { 'prod/web': false }, remove: [] } } }, false],
+    ['an overlay record of unknown type', { ...delta, views: { east: { upsert: { 'prod/web': { names: { n: [{ type: 'MX' }] } } }, remove: [] } } }, false],
+    ['an overlay change without remove', { ...delta, views: { east: { upsert: {} } } }, false],
+    ['views as a list', { ...delta, views: [] }, false],
     ['an array', [delta], false],
     ['null', null, false],
   ];
@@ -75,6 +83,14 @@ describe('view wire formats', () => {
       else assert.equal(parsed, undefined);
     });
   }
+
+  it('a view with overlays parses back to itself; a malformed overlay makes no view', () => {
+    const withViews = { ...view, views: { east: { 'ns-1/svc-1': null, 'ns-2/svc-2': view.services['ns-2/svc-2']! } } };
+    assert.deepEqual(parseView(JSON.stringify(withViews)), withViews);
+    for (const views of [{ east: { 'ns-1/svc-1': 'gone' } }, { east: [] }, { 'not a label': {} }, { east: { 'ns-1/svc-1': { names: { x: [{ type: 'A' }] } } } }]) {
+      assert.equal(parseView(JSON.stringify({ ...view, views })), undefined, JSON.stringify(views));
+    }
+  });
 
   it('garbage is neither a delta nor a view nor a heartbeat', () => {
     for (const text of ['', '{', '\u00ff\u0000{"', 'null', '42']) {

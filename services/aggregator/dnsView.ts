@@ -1,8 +1,16 @@
 // Derives the DNS view from the read model: in full at start, then per batch
 // only for what the batch touched.
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../shared/logger.js';
-import { serviceRecords } from '../../shared/recordModel.js';
-import { serviceKey, type ClusterState, type DnsView, type ServiceRecords, type ViewDelta } from '../../shared/view.js';
+import { serviceRecordsByCluster, type ClusterServiceRecords } from '../../shared/recordModel.js';
+import {
+  serviceKey,
+  type ClusterState,
+  type DnsView,
+  type ServiceOverlay,
+  type ServiceRecords,
+  type ViewDelta,
+} from '../../shared/view.js';
 import type { Touched } from './projection.js';
 import type { ReadModel, ServiceRows } from './readModel.js';
 
@@ -13,26 +21,48 @@ export interface ViewSources {
 }
 
 export function fullView(src: ViewSources, version: number): DnsView {
+  const clusters = clusterStates(src);
+  const viewed = viewedClusters(clusters);
   const services: Record<string, ServiceRecords> = {};
+  const views: Record<string, ServiceOverlay> = {};
   for (const rows of src.model.services()) {
-    const records = recordsOf(src, rows);
-    if (records) services[serviceKey(rows.namespace, rows.name)] = records;
+    const key = serviceKey(rows.namespace, rows.name);
+    const { union, overlays } = recordsOf(src, rows, viewed);
+    if (union) services[key] = union;
+    for (const [cluster, records] of Object.entries(overlays)) ownEntry(views, cluster, (): ServiceOverlay => ({}))[key] = records;
   }
-  return { version, clusters: clusterStates(src), namespaces: src.model.namespaces(), services };
+  const view: DnsView = { version, clusters, namespaces: src.model.namespaces(), services };
+  if (Object.keys(views).length > 0) view.views = views;
+  return view;
 }
 
 // The change from `view` (the state before the batch) to the read model's
 // state after it; empty when the batch changed no answer.
 export function viewDelta(src: ViewSources, view: DnsView, touched: Touched, to: number): ViewDelta {
   const delta: ViewDelta = { from: view.version, to, services: { upsert: {}, remove: [] } };
+  const clusters = touched.clusters ? clusterStates(src) : view.clusters;
+  if (JSON.stringify(clusters) !== JSON.stringify(view.clusters)) delta.clusters = clusters;
+  const viewed = viewedClusters(clusters);
   for (const key of touched.services) {
     const slash = key.indexOf('/');
-    const records = recordsOf(src, src.model.service(key.slice(0, slash), key.slice(slash + 1)));
+    const { union, overlays } = recordsOf(src, src.model.service(key.slice(0, slash), key.slice(slash + 1)), viewed);
     const before = view.services[key];
-    if (!records) {
+    if (!union) {
       if (before) delta.services.remove.push(key);
-    } else if (!before || JSON.stringify(before) !== JSON.stringify(records)) {
-      delta.services.upsert[key] = records;
+    } else if (!before || JSON.stringify(before) !== JSON.stringify(union)) {
+      delta.services.upsert[key] = union;
+    }
+    for (const cluster of viewed) overlayChange(delta, view, cluster, key, overlays);
+  }
+  // A cluster that just finished its first sync gets its overlay of every service.
+  const viewedBefore = new Set(viewedClusters(view.clusters));
+  const newlyViewed = viewed.filter((id) => !viewedBefore.has(id));
+  if (newlyViewed.length > 0) {
+    for (const rows of src.model.services()) {
+      const key = serviceKey(rows.namespace, rows.name);
+      if (touched.services.has(key)) continue;
+      const { overlays } = recordsOf(src, rows, newlyViewed);
+      for (const cluster of newlyViewed) overlayChange(delta, view, cluster, key, overlays);
     }
   }
   if (touched.namespaces.size > 0) {
@@ -46,10 +76,6 @@ export function viewDelta(src: ViewSources, view: DnsView, touched: Touched, to:
     }
     if (add.length > 0 || remove.length > 0) delta.namespaces = { add: add.sort(), remove: remove.sort() };
   }
-  if (touched.clusters) {
-    const clusters = clusterStates(src);
-    if (JSON.stringify(clusters) !== JSON.stringify(view.clusters)) delta.clusters = clusters;
-  }
   return delta;
 }
 
@@ -61,12 +87,42 @@ function clusterStates(src: ViewSources): ClusterState[] {
   return [...known, ...expected].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+// Clusters that get a view of their own: until its first sync ends, what a
+// cluster imports is not known, and its clients get the union.
+function viewedClusters(clusters: readonly ClusterState[]): string[] {
+  return clusters.filter((c) => c.synced).map((c) => c.id);
+}
+
+// Adds to the delta what turns the view's overlay entry of `cluster` for
+// `key` into the one in `overlays` (none there: back to the union).
+function overlayChange(delta: ViewDelta, view: DnsView, cluster: string, key: string, overlays: ClusterServiceRecords['overlays']): void {
+  const before = ownValue(ownValue(view.views ?? {}, cluster) ?? {}, key);
+  const after = ownValue(overlays, cluster);
+  if (after === undefined) {
+    if (before !== undefined) ownEntry((delta.views ??= {}), cluster, emptyChange).remove.push(key);
+  } else if (before === undefined || !isDeepStrictEqual(before, after)) {
+    ownEntry((delta.views ??= {}), cluster, emptyChange).upsert[key] = after;
+  }
+}
+
+const emptyChange = (): { upsert: ServiceOverlay; remove: string[] } => ({ upsert: {}, remove: [] });
+
+// Own properties only: a cluster may well be called "constructor".
+function ownValue<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+function ownEntry<T>(record: Record<string, T>, key: string, create: () => T): T {
+  if (!Object.hasOwn(record, key)) record[key] = create();
+  return record[key]!;
+}
+
 // A record model failure costs that service its names, never the aggregator.
-function recordsOf(src: ViewSources, rows: ServiceRows): ServiceRecords | undefined {
+function recordsOf(src: ViewSources, rows: ServiceRows, clusters: readonly string[]): ClusterServiceRecords {
   try {
-    return serviceRecords(rows.namespace, rows.name, rows.imports, rows.slices);
+    return serviceRecordsByCluster(rows.namespace, rows.name, rows.imports, rows.slices, clusters);
   } catch (err) {
     src.logger.error({ service: serviceKey(rows.namespace, rows.name), err }, 'record model failed; the service gets no names');
-    return undefined;
+    return { union: undefined, overlays: {} };
   }
 }

@@ -1,0 +1,82 @@
+// Per-cluster overlays in the DNS view: how a delta changes them and how a
+// client's cluster resolves a service.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { applyDelta, viewFor, type DnsView, type ServiceRecords, type ViewDelta } from '../shared/view.js';
+
+const records = (address: string): ServiceRecords => ({ names: { 'web.prod.svc': [{ type: 'A', address }] } });
+const union = records('10.0.0.9');
+const synced = (...ids: string[]) => ids.map((id) => ({ id, synced: true }));
+
+function given(views?: DnsView['views']): DnsView {
+  return { version: 1, clusters: synced('east', 'west'), namespaces: ['prod'], services: { 'prod/web': union }, ...(views ? { views } : {}) };
+}
+
+function delta(fields: Partial<ViewDelta>, from = 1): ViewDelta {
+  return { from, to: from + 1, services: { upsert: {}, remove: [] }, ...fields };
+}
+
+describe('view overlays: applying deltas', () => {
+  it('adds an overlay, changes it, and sends the service back to the union', () => {
+    const view = given();
+    assert.ok(applyDelta(view, delta({ views: { east: { upsert: { 'prod/web': records('10.0.0.1') }, remove: [] } } })));
+    assert.deepEqual(view.views, { east: { 'prod/web': records('10.0.0.1') } });
+    assert.ok(applyDelta(view, delta({ views: { east: { upsert: { 'prod/web': null }, remove: [] }, west: { upsert: { 'prod/web': records('10.0.0.2') }, remove: [] } } }, 2)));
+    assert.deepEqual(view.views, { east: { 'prod/web': null }, west: { 'prod/web': records('10.0.0.2') } });
+    assert.ok(applyDelta(view, delta({ views: { east: { upsert: {}, remove: ['prod/web'] }, west: { upsert: {}, remove: ['prod/web'] } } }, 3)));
+    assert.equal(view.version, 4);
+    assert.equal('views' in view, false, 'no overlay left: no views field');
+  });
+
+  it('drops the overlay of a cluster the delta lists no longer, or as not synced', () => {
+    const view = given({ east: { 'prod/web': null }, west: { 'prod/web': null } });
+    assert.ok(applyDelta(view, delta({ clusters: [{ id: 'east', synced: true }] })));
+    assert.deepEqual(view.views, { east: { 'prod/web': null } });
+    assert.ok(applyDelta(view, delta({ clusters: [{ id: 'east', synced: false }] }, 2)));
+    assert.equal(view.views, undefined);
+  });
+
+  it('leaves a view without overlays as it was when the delta has none', () => {
+    const view = given();
+    assert.ok(applyDelta(view, delta({ clusters: synced('east'), services: { upsert: { 'prod/api': union }, remove: [] } })));
+    assert.deepEqual(view, { ...given(), version: 2, clusters: synced('east'), services: { 'prod/web': union, 'prod/api': union } });
+  });
+
+  it('replaces overlays instead of editing them: earlier copies of the view keep theirs', () => {
+    const view = given({ east: { 'prod/web': null } });
+    const copy = { ...view };
+    assert.ok(applyDelta(view, delta({ views: { east: { upsert: { 'prod/api': null }, remove: ['prod/web'] } } })));
+    assert.deepEqual(copy.views, { east: { 'prod/web': null } });
+    assert.deepEqual(view.views, { east: { 'prod/api': null } });
+  });
+
+  it('takes a cluster named like an Object property for a cluster', () => {
+    const view = { ...given(), clusters: synced('constructor') };
+    assert.ok(applyDelta(view, delta({ views: { constructor: { upsert: { 'prod/web': null }, remove: [] } } })));
+    assert.deepEqual(view.views, { constructor: { 'prod/web': null } });
+    assert.equal(viewFor(view, 'constructor', 'prod/web'), undefined);
+  });
+
+  it('changes nothing on a gap', () => {
+    const view = given();
+    assert.equal(applyDelta(view, delta({ views: { east: { upsert: { 'prod/web': null }, remove: [] } } }, 5)), false);
+    assert.deepEqual(view, given());
+  });
+});
+
+describe('view overlays: resolving a service for a client', () => {
+  const view = given({ east: { 'prod/web': records('10.0.0.1'), 'prod/gone': null } });
+  const cases: [string, string | undefined, string, ServiceRecords | undefined][] = [
+    ['the overlay of the cluster of the client', 'east', 'prod/web', records('10.0.0.1')],
+    ['null in the overlay: no name', 'east', 'prod/gone', undefined],
+    ['a cluster without overlay: the union', 'west', 'prod/web', union],
+    ['a cluster nobody knows: the union', 'south', 'prod/web', union],
+    ['a client of no cluster: the union', undefined, 'prod/web', union],
+    ['a cluster named like an Object property: the union', 'constructor', 'prod/web', union],
+    ['a service in neither: nothing', 'east', 'prod/api', undefined],
+    ['a key named like an Object property: nothing', 'east', 'constructor', undefined],
+  ];
+  for (const [title, cluster, key, want] of cases) {
+    it(title, () => assert.deepEqual(viewFor(view, cluster, key), want));
+  }
+});
