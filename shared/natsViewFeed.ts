@@ -201,7 +201,8 @@ export class NatsViewFeed implements ViewFeed {
       this.logger.warn({ seq: msg.seq, version: view.version }, 'view delta does not parse; skipping it, checking the snapshot');
       return false;
     }
-    if (delta.to <= view.version) return true; // already in our view
+    // Already in our view; a delta to our own version (only the cluster list) still applies.
+    if (delta.to < view.version || (delta.to === view.version && delta.from !== delta.to)) return true;
     if (!applyDelta(view, delta)) {
       this.logger.warn({ seq: msg.seq, from: delta.from, to: delta.to, version: view.version }, 'gap in the view deltas; checking the snapshot');
       return false;

@@ -2,6 +2,7 @@
 // (frontend processes) agree on: options, the subject, stream and bucket
 // names derived from one prefix, and the wire formats, checked on the way in
 // because a frontend must never apply something that only looks like a delta.
+import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
@@ -58,8 +59,13 @@ function positiveInteger(name: string, value: number): number {
 }
 
 // The deduplication id: a delta re-published after a lost acknowledgement is stored once.
+// A delta from a version to the same one only changes the published cluster
+// list (a sync timeout): its id names that list, so it is not taken for the
+// delta that reached the version.
 export function deltaMsgId(delta: ViewDelta): string {
-  return `delta-${delta.to}`;
+  if (delta.from !== delta.to) return `delta-${delta.to}`;
+  const clusters = (delta.clusters ?? []).map((c) => `${c.id}${c.synced ? '+' : '-'}`).join(',');
+  return `delta-${delta.to}-clusters-${createHash('sha256').update(clusters).digest('hex').slice(0, 16)}`;
 }
 
 // Where a snapshot sits in the delta stream: every delta newer than `version`
@@ -141,7 +147,9 @@ function isDnsView(v: unknown): v is DnsView {
 }
 
 function isViewDelta(v: unknown): v is ViewDelta {
-  if (!isObject(v) || !isSequence(v.from) || !isSequence(v.to) || v.to <= v.from) return false;
+  if (!isObject(v) || !isSequence(v.from) || !isSequence(v.to) || v.to < v.from) return false;
+  // A delta to the same version carries a new cluster list and nothing else.
+  if (v.to === v.from && v.clusters === undefined) return false;
   if (v.clusters !== undefined && !(Array.isArray(v.clusters) && v.clusters.every(isClusterState))) return false;
   if (v.namespaces !== undefined && !(isObject(v.namespaces) && isStringArray(v.namespaces.add) && isStringArray(v.namespaces.remove))) {
     return false;

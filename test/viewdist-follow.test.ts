@@ -36,6 +36,19 @@ describe('following the view over NATS', { skip: natsServerMissing() }, () => {
     assert.deepEqual(late.got.view, source.view);
   });
 
+  it('applies deltas that change only the cluster list at the same version, each of them', async () => {
+    const source = new DrivenFeed(sampleView(20));
+    await nats.publisher(source, OPTS);
+    const { feed, got } = await nats.follower(OPTS);
+    await inStep(source, got);
+    source.setClusters([{ id: 'east', synced: true }, { id: 'west', synced: false }]);
+    await eventually('first cluster list', () => JSON.stringify(got.view?.clusters) === JSON.stringify(source.view.clusters));
+    source.setClusters([{ id: 'east', synced: true }, { id: 'west', synced: true }]);
+    await eventually('second cluster list', () => JSON.stringify(got.view?.clusters) === JSON.stringify(source.view.clusters));
+    assert.equal(feed.version, source.view.version);
+    assert.equal(got.snapshots, 1);
+  });
+
   it('a follower started after 5,000 deltas loads the newest snapshot and follows on from it', async () => {
     const source = new DrivenFeed(sampleView(100));
     await nats.publisher(source, OPTS);

@@ -88,6 +88,14 @@ export class DrivenFeed implements ViewFeed {
     return () => this.listeners.delete(listener);
   }
 
+  // A delta to the same version that only changes the cluster list, as the
+  // aggregator sends when a cluster's sync times out.
+  setClusters(clusters: DnsView['clusters']): void {
+    const delta: ViewDelta = { from: this.view.version, to: this.view.version, clusters, services: { upsert: {}, remove: [] } };
+    applyDelta(this.view, delta);
+    for (const listener of this.listeners) listener.delta(delta);
+  }
+
   advance(deltas = 1): void {
     for (let n = 0; n < deltas; n++) {
       const delta = nextDelta(this.view, ++this.step);

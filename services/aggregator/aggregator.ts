@@ -7,7 +7,7 @@ import { isClusterId } from '../../shared/events.js';
 import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { AggregatorMetrics } from '../../shared/metrics.js';
-import { allSynced, applyDelta, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from '../../shared/view.js';
+import { allSynced, applyDelta, type ClusterState, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from '../../shared/view.js';
 import { fullView, viewDelta, type ViewSources } from './dnsView.js';
 import { Projection } from './projection.js';
 import { ReadModel } from './readModel.js';
@@ -19,6 +19,11 @@ export interface AggregatorOptions {
   batchSize?: number; // most events applied in one transaction
   logger?: Logger;
   metrics?: AggregatorMetrics;
+  // A cluster not synced this long after the start (or after it first
+  // appeared, if later) counts as synced in the view it publishes: one silent
+  // agent cannot keep the zone answering SERVFAIL. The read model keeps its
+  // real state. Absent: wait forever.
+  syncTimeoutMs?: number;
 }
 
 const RETRY_MS = 1000;
@@ -37,7 +42,10 @@ export class Aggregator implements ViewFeed {
   private readonly listeners = new Set<ViewListener>();
   private readonly seqWaiters = new Set<{ seq: number; done: (reached: boolean) => void }>();
   private applied: number;
-  private current: DnsView | undefined;
+  private current: DnsView | undefined; // with the read model's real sync states; listeners get published()
+  private readonly syncTimeoutMs: number | undefined;
+  private readonly syncDeadlines = new Map<string, NodeJS.Timeout>(); // clusters waiting for their first sync
+  private readonly syncedByTimeout = new Set<string>();
   private following: { controller: AbortController; done: Promise<void> } | undefined;
   // The log's last sequence minus the last applied, as last measured; or why it could not be.
   private lag: { events: number } | { problem: string } = { problem: 'not started' };
@@ -54,6 +62,7 @@ export class Aggregator implements ViewFeed {
     this.batchSize = opts.batchSize ?? 1000;
     this.sources = { model, expectedClusters: [...new Set(opts.expectedClusters ?? [])], logger: this.logger };
     this.applied = model.lastApplied();
+    this.syncTimeoutMs = opts.syncTimeoutMs;
   }
 
   // Opens (creating or migrating) the read model.
@@ -63,6 +72,9 @@ export class Aggregator implements ViewFeed {
     }
     if (opts.batchSize !== undefined && !(Number.isInteger(opts.batchSize) && opts.batchSize > 0)) {
       throw new Error(`batch size must be a positive integer, not ${opts.batchSize}`);
+    }
+    if (opts.syncTimeoutMs !== undefined && !(Number.isInteger(opts.syncTimeoutMs) && opts.syncTimeoutMs >= 0)) {
+      throw new Error(`sync timeout must be a whole number of milliseconds, not ${opts.syncTimeoutMs}`);
     }
     return new Aggregator(opts, ReadModel.open(opts.dbPath));
   }
@@ -81,12 +93,14 @@ export class Aggregator implements ViewFeed {
     return 'events' in this.lag ? this.lag.events : undefined;
   }
 
-  // Ready: started, every known and expected cluster synced, and at most maxLag events behind the log.
+  // Ready: started, every known and expected cluster synced (or past the
+  // sync timeout), and at most maxLag events behind the log.
   readiness(maxLag = DEFAULT_MAX_READY_LAG): Readiness {
     const view = this.current;
     if (!view || this.stopped) return { ok: false, reason: this.stopped ? 'aggregator stopped' : 'aggregator not started' };
-    if (!allSynced(view)) {
-      const waiting = view.clusters.filter((c) => !c.synced).map((c) => c.id);
+    const clusters = this.published(view.clusters);
+    if (!allSynced({ clusters })) {
+      const waiting = clusters.filter((c) => !c.synced).map((c) => c.id);
       return { ok: false, reason: `clusters not synced yet: ${waiting.join(', ')}` };
     }
     if ('problem' in this.lag) return { ok: false, reason: `cannot measure the lag behind the event log: ${this.lag.problem}` };
@@ -112,7 +126,8 @@ export class Aggregator implements ViewFeed {
     this.metrics?.lastAppliedSeq.set(this.applied);
     this.metrics?.logLag.set(logEnd - this.applied);
     this.metrics?.viewServices.set(Object.keys(view.services).length);
-    for (const listener of [...this.listeners]) this.notify(() => listener.snapshot(copyView(view)));
+    for (const listener of [...this.listeners]) this.notify(() => listener.snapshot(this.copyPublished(view)));
+    this.watchSync(view.clusters);
     const controller = new AbortController();
     this.following = { controller, done: this.follow(controller.signal) };
     this.logger.info({ lastApplied: this.applied, services: Object.keys(view.services).length }, 'aggregator started');
@@ -122,6 +137,8 @@ export class Aggregator implements ViewFeed {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.lagTimer);
+    for (const timer of this.syncDeadlines.values()) clearTimeout(timer);
+    this.syncDeadlines.clear();
     this.metrics?.lagRefreshers.delete(this.refreshLag);
     this.following?.controller.abort();
     await this.following?.done;
@@ -129,15 +146,16 @@ export class Aggregator implements ViewFeed {
     this.model.close();
   }
 
+  // The view as published to listeners.
   view(): DnsView {
     if (!this.current) throw new Error('aggregator not started');
-    return copyView(this.current);
+    return this.copyPublished(this.current);
   }
 
   subscribe(listener: ViewListener): () => void {
     this.listeners.add(listener);
     const view = this.current;
-    if (view) this.notify(() => listener.snapshot(copyView(view)));
+    if (view) this.notify(() => listener.snapshot(this.copyPublished(view)));
     return () => this.listeners.delete(listener);
   }
 
@@ -192,9 +210,56 @@ export class Aggregator implements ViewFeed {
     const delta = viewDelta(this.sources, view, touched, last.seq);
     if (observedAt.length > 0) delta.observedAt = observedAt;
     if (this.metrics) this.count(delta, view, observedAt.length, rejected.length);
+    const publishedBefore = this.published(view.clusters);
     applyDelta(view, delta);
-    for (const listener of [...this.listeners]) this.notify(() => listener.delta(delta));
+    const published = this.publishedDelta(delta, publishedBefore);
+    for (const listener of [...this.listeners]) this.notify(() => listener.delta(published));
     for (const waiter of [...this.seqWaiters]) if (waiter.seq <= this.applied) waiter.done(true);
+    if (delta.clusters) this.watchSync(delta.clusters);
+  }
+
+  // Starts the sync timeout of clusters newly seen not synced, ends it for those that synced.
+  private watchSync(clusters: readonly ClusterState[]): void {
+    const timeoutMs = this.syncTimeoutMs;
+    if (timeoutMs === undefined) return;
+    for (const { id, synced } of clusters) {
+      const deadline = this.syncDeadlines.get(id);
+      if (synced) {
+        clearTimeout(deadline);
+        this.syncDeadlines.delete(id);
+      } else if (!deadline && !this.syncedByTimeout.has(id)) {
+        this.syncDeadlines.set(id, setTimeout(() => this.syncTimedOut(id, timeoutMs), timeoutMs).unref());
+      }
+    }
+  }
+
+  // Publishes the cluster as synced: a delta that changes only the clusters list, at the same version.
+  private syncTimedOut(id: string, timeoutMs: number): void {
+    this.syncDeadlines.delete(id);
+    const view = this.current;
+    if (!view || this.stopped || !view.clusters.some((c) => c.id === id && !c.synced)) return;
+    const before = this.published(view.clusters);
+    this.syncedByTimeout.add(id);
+    this.logger.warn({ cluster: id, syncTimeoutMs: timeoutMs }, `cluster ${id} has not finished its first sync in ${timeoutMs} ms; answering as if it had (NXDOMAIN, not SERVFAIL, for missing names)`);
+    const delta = this.publishedDelta({ from: view.version, to: view.version, clusters: view.clusters, services: { upsert: {}, remove: [] } }, before);
+    for (const listener of [...this.listeners]) this.notify(() => listener.delta(delta));
+  }
+
+  // Cluster states as published: those past their sync timeout count as synced.
+  private published(clusters: ClusterState[]): ClusterState[] {
+    return clusters.map((c) => (!c.synced && this.syncedByTimeout.has(c.id) ? { ...c, synced: true } : c));
+  }
+
+  // The delta as listeners see it: the clusters list only when the published one changed.
+  private publishedDelta(delta: ViewDelta, publishedBefore: ClusterState[]): ViewDelta {
+    if (!delta.clusters) return delta;
+    const { clusters, ...rest } = delta;
+    const after = this.published(clusters);
+    return JSON.stringify(after) === JSON.stringify(publishedBefore) ? rest : { ...rest, clusters: after };
+  }
+
+  private copyPublished(view: DnsView): DnsView {
+    return { ...copyView(view), clusters: this.published(view.clusters) };
   }
 
   // Before the delta is applied to `view`: new services are those not in it yet.

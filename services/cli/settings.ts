@@ -2,6 +2,7 @@
 // (MCSDNS_<FLAG>, repeatable values comma-separated) and from a YAML config
 // file (--config), in that order of precedence, through one parser each.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 
@@ -203,4 +204,28 @@ export function parseDuration(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
   if (!m) throw new UsageError(`expected a duration such as 30s, 15m, 2h or 30d, got ${JSON.stringify(v)}`);
   return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
+}
+
+// HOST[:PORT] of a DNS server; the port defaults to 53.
+export function parseDnsServer(v: string): ListenAddress {
+  const t = v.trim();
+  if (isIP(t)) return { host: t, port: 53 };
+  const m = /^\[([0-9a-fA-F:.]+)\]$/.exec(t);
+  if (m && isIP(m[1]!)) return { host: m[1]!, port: 53 };
+  const a = parseListenAddress(t);
+  if (!isIP(a.host)) throw new UsageError(`${JSON.stringify(v)}: the upstream must be an IP address`);
+  if (a.port === 0) throw new UsageError(`${JSON.stringify(v)}: port 0 is not a DNS server's port`);
+  return a;
+}
+
+// An IPv4 or IPv6 network in CIDR notation; a bare address is a /32 or /128.
+export function parseCidr(v: string): string {
+  const [addr = '', bits, ...rest] = v.trim().split('/');
+  const family = isIP(addr);
+  const max = family === 4 ? 32 : 128;
+  const n = bits === undefined ? max : Number(bits);
+  if (family === 0 || rest.length > 0 || !Number.isInteger(n) || n < 0 || n > max || (bits !== undefined && !/^\d+$/.test(bits))) {
+    throw new UsageError(`${JSON.stringify(v)} is not a network such as 10.0.0.0/8 or fd00::/8`);
+  }
+  return `${addr}/${n}`;
 }
