@@ -7,7 +7,7 @@ import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
 import type { Logger } from '../../shared/logger.js';
 import { connectNats } from '../../shared/nats.js';
 import { NatsViewPublisher } from '../../shared/viewDistribution.js';
-import { httpListenSetting } from './commonSettings.js';
+import { httpListenSetting, syncTimeoutSetting } from './commonSettings.js';
 import { Stack, type Running } from './lifecycle.js';
 import { Observability } from './observability.js';
 import { aggregatorMetrics } from '../../shared/metrics.js';
@@ -28,6 +28,7 @@ export const aggregatorSettings: Setting[] = [
       return v;
     },
   },
+  syncTimeoutSetting,
   { flag: 'event-retention', arg: 'duration', describe: 'how long the event stream keeps events (for audits)', parse: parseDuration, default: parseDuration('30d') },
   { flag: 'dedup-window', arg: 'duration', describe: 'JetStream duplicate window for event ids', parse: parseDuration, default: parseDuration('2m') },
   { flag: 'replicas', arg: 'n', describe: 'stream replicas (3 in a NATS cluster)', parse: parseInteger(1, 5), default: 1 },
@@ -57,6 +58,7 @@ export async function runAggregator(o: SettingValues, logger: Logger): Promise<R
       log,
       dbPath,
       expectedClusters: o.expectCluster as string[],
+      syncTimeoutMs: o.syncTimeout as number,
       logger: logger.child({ service: 'aggregator' }),
       metrics: aggregatorMetrics(obs.registry),
     });

@@ -8,7 +8,8 @@ import { Stack, type Running } from './lifecycle.js';
 import { Observability, stalenessCheck } from './observability.js';
 import { frontendMetrics } from '../../shared/metrics.js';
 import { natsOptions, natsSettings } from './natsSettings.js';
-import { dnsListenSetting, httpListenSetting, ttlSetting, zoneSetting } from './commonSettings.js';
+import { dnsListenSetting, dnsOptionSettings, httpListenSetting, ttlSetting, zoneSetting } from './commonSettings.js';
+import { frontendDnsOptions } from './dnsOptions.js';
 import { parseDuration, type ListenAddress, type Setting, type SettingValues } from './settings.js';
 
 export const frontendSettings: Setting[] = [
@@ -16,7 +17,7 @@ export const frontendSettings: Setting[] = [
   dnsListenSetting,
   ttlSetting,
   httpListenSetting,
-  { flag: 'startup-timeout', arg: 'duration', describe: 'how long to wait for a first view snapshot before opening the port', parse: parseDuration, default: parseDuration('5s') },
+  ...dnsOptionSettings,
   { flag: 'max-staleness', arg: 'duration', describe: 'not ready (/readyz) when the aggregator has not been heard from for this long; answers go on', parse: parseDuration, default: parseDuration('30s') },
   ...natsSettings(true),
 ];
@@ -35,7 +36,7 @@ export async function runFrontend(o: SettingValues, logger: Logger): Promise<Run
       zones: o.zone as string[],
       listen: o.dnsListen as ListenAddress,
       ttl: o.ttl as number,
-      startupTimeoutMs: o.startupTimeout as number,
+      ...frontendDnsOptions(o),
       logger: logger.child({ service: 'frontend' }),
       metrics: frontendMetrics(obs.registry),
     });

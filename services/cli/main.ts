@@ -7,6 +7,7 @@ import { agentSettings, runAgent } from './agent.js';
 import { aggregatorSettings, runAggregator } from './aggregator.js';
 import { frontendSettings, runFrontend } from './frontend.js';
 import { untilSignal, type Running } from './lifecycle.js';
+import { corefileLayer } from './corefileLayer.js';
 import { serve, serveSettings, type ServeOptions } from './serve.js';
 import { defineSettings, resolveSettings, UsageError, type Setting, type SettingValues } from './settings.js';
 
@@ -22,6 +23,8 @@ interface CommandSpec {
   description: string;
   settings: Setting[];
   run: (values: SettingValues, logger: Logger) => Promise<Running>;
+  // Settings from a file a setting names (a Corefile), below the config file.
+  layer?: (values: SettingValues) => { layer: Record<string, unknown>; warnings: string[] } | undefined;
 }
 
 const commands: CommandSpec[] = [
@@ -30,6 +33,7 @@ const commands: CommandSpec[] = [
     description: 'watch every member cluster and answer DNS, all in one process (embedded event log, or JetStream with --nats)',
     settings: serveSettings,
     run: (v, logger) => serve(v as unknown as ServeOptions & SettingValues, logger),
+    layer: (v) => (v.corefile ? corefileLayer(v.corefile as string) : undefined),
   },
   { name: 'agent', description: 'watch one member cluster and publish its changes to the JetStream event log', settings: agentSettings, run: runAgent },
   {
@@ -45,8 +49,11 @@ const names = commands.map((c) => c.name);
 for (const spec of commands) {
   const cmd = defineSettings(program.command(spec.name).description(spec.description), spec.settings);
   cmd.action(async () => {
-    const values = resolveSettings(cmd, spec.settings, process.env, names);
+    let values = resolveSettings(cmd, spec.settings, process.env, names);
+    const layered = spec.layer?.(values);
+    if (layered) values = resolveSettings(cmd, spec.settings, process.env, names, layered.layer);
     const logger = createLogger(program.opts().logLevel ?? process.env.MCSDNS_LOG_LEVEL ?? 'info');
+    for (const warning of layered?.warnings ?? []) logger.warn(warning);
     const running = await spec.run(values, logger);
     await untilSignal();
     logger.info('stopping');

@@ -18,7 +18,8 @@ import { Stack, type Running } from './lifecycle.js';
 import { Observability } from './observability.js';
 import { agentMetrics, aggregatorMetrics, frontendMetrics } from '../../shared/metrics.js';
 import { natsOptions, natsSettings } from './natsSettings.js';
-import { dnsListenSetting, httpListenSetting, noEndpointsSetting, ttlSetting, zoneSetting } from './commonSettings.js';
+import { dnsListenSetting, dnsOptionSettings, httpListenSetting, noEndpointsSetting, syncTimeoutSetting, ttlSetting, zoneSetting } from './commonSettings.js';
+import { frontendDnsOptions } from './dnsOptions.js';
 import { UsageError, type ListenAddress, type Setting, type SettingValues } from './settings.js';
 
 export const serveSettings: Setting[] = [
@@ -28,7 +29,7 @@ export const serveSettings: Setting[] = [
     arg: 'id=kubeconfig[@context]',
     describe: 'member cluster to watch: its id (an RFC 1123 label), kubeconfig file and optional context',
     repeatable: true,
-    required: true,
+    default: [],
     parse: (v) => {
       try {
         return parseClusterSpec(v);
@@ -41,6 +42,9 @@ export const serveSettings: Setting[] = [
   { flag: 'data-dir', arg: 'dir', describe: 'directory for the event log (embedded mode) and the read model', default: '.mcsdns' },
   ttlSetting,
   noEndpointsSetting,
+  ...dnsOptionSettings,
+  syncTimeoutSetting,
+  { flag: 'corefile', arg: 'path', describe: "take zones, clusters and options from a CoreDNS Corefile's multicluster stanza (flags win)" },
   httpListenSetting,
   ...natsSettings(false).map((s) => (s.flag === 'nats' ? { ...s, describe: 'use this NATS JetStream as the event log instead of the embedded one' } : s)),
 ];
@@ -56,6 +60,7 @@ export interface ServeOptions {
 }
 
 export async function serve(o: ServeOptions & SettingValues, logger: Logger): Promise<Running> {
+  if (o.cluster.length === 0) throw new UsageError('--cluster is required (or MCSDNS_CLUSTER, "cluster" in --config, or a --corefile)');
   const ids = o.cluster.map((c) => c.id);
   const dup = ids.find((id, i) => ids.indexOf(id) !== i);
   if (dup) throw new UsageError(`cluster id ${dup} is given twice`);
@@ -81,6 +86,7 @@ export async function serve(o: ServeOptions & SettingValues, logger: Logger): Pr
       log,
       dbPath: join(o.dataDir, 'readmodel.db'),
       expectedClusters: ids,
+      syncTimeoutMs: o.syncTimeout as number,
       logger: logger.child({ service: 'aggregator' }),
       metrics: aggregatorMetrics(obs.registry),
     });
@@ -96,6 +102,7 @@ export async function serve(o: ServeOptions & SettingValues, logger: Logger): Pr
       zones: o.zone,
       listen: o.dnsListen,
       ttl: o.ttl,
+      ...frontendDnsOptions(o),
       logger: logger.child({ service: 'frontend' }),
       metrics: frontendMetrics(obs.registry),
     });

@@ -93,6 +93,7 @@ export function resolveSettings(
   settings: Setting[],
   env: NodeJS.ProcessEnv = process.env,
   commandNames: string[] = [],
+  layer: Record<string, unknown> = {}, // values (parsed, keyed by flag) below the config file, above defaults: a Corefile's
 ): SettingValues {
   const opts = cmd.opts<Record<string, unknown>>();
   const configPath = (opts.config as string | undefined) ?? env[envName('config')];
@@ -112,7 +113,7 @@ export function resolveSettings(
     // commander stores a --no-X switch as X = false.
     const cli = !s.arg && s.flag.startsWith('no-') ? (opts[camel(s.flag.slice(3))] === false ? true : undefined) : opts[key];
     let value: unknown;
-    const onOff = s.optionalValues ? onOffValues(s, cli, env[envName(s.flag)], config[s.flag], configPath) : undefined;
+    const onOff = s.optionalValues ? onOffValues(s, cli, env[envName(s.flag)], config[s.flag], configPath) ?? (s.flag in layer ? { value: layer[s.flag] as unknown[] | undefined } : undefined) : undefined;
     if (onOff !== undefined) {
       value = onOff.value;
     } else if (cli !== undefined) {
@@ -131,6 +132,8 @@ export function resolveSettings(
         return fromText(s, String(v), where);
       });
       value = s.repeatable ? parsed : parsed[0];
+    } else if (layer[s.flag] !== undefined) {
+      value = layer[s.flag];
     } else {
       value = s.default;
     }

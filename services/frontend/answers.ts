@@ -24,15 +24,34 @@ const writer = new TailWriter();
 export interface Answer {
   qtype: number; // the QTYPE it answers; 0 when it answers any
   flags: number; // QR, AA and RCODE; RD comes from the query
+  // The answer RRset or the authority SOA, after the question:
+  // bytes[start, end). Tails compiled together share one buffer.
   ancount: number;
   nscount: number;
-  arcount: number;
-  // The answer, authority and additional records, after the question:
-  // bytes[start, end). Tails compiled together share one buffer.
   bytes: Buffer;
   start: number;
   end: number;
   serialAt: number; // where the tail holds an SOA serial that follows the view version; -1 when none
+  // With more than one answer record: where each ends, so that a response can
+  // rotate them and take a window (their owner is a pointer to the question).
+  recordEnds: number[] | undefined;
+  turn: number; // the record the next rotated response starts with
+  additional: TargetAddresses | undefined; // SRV: its targets' addresses
+}
+
+// The additional records of an SRV answer: each target's A and AAAA RRsets,
+// with owners the responder points at the target in the record it kept.
+export interface TargetAddresses {
+  targetOf: number[]; // answer record i → its target t
+  // Target t's A RRset is bytes[rrsets[4t], rrsets[4t+1]), its AAAA RRset
+  // bytes[rrsets[4t+2], rrsets[4t+3]); records of POINTED_RECORD_LENGTH.
+  rrsets: number[];
+}
+
+// How answers with several records share the load (README.md, "Load distribution").
+export interface AnswerOptions {
+  maxEndpoints?: number; // at most this many records in an A, AAAA or SRV answer; default: all
+  rotate?: boolean; // round robin: each response starts one record further; default true
 }
 
 interface Zone {
@@ -47,11 +66,14 @@ interface Zone {
 interface ServiceNames {
   names: string[]; // name keys the service has records at
   ancestors: string[]; // name keys above them, which exist as empty non-terminals
+  records: ServiceRecords; // as the view holds them, for zone transfers
 }
 
 export interface AnswerTable {
   readonly zones: Zone[]; // longest first: with nested zones the innermost wins
   readonly ttl: number;
+  readonly maxEndpoints: number; // Infinity: no limit
+  readonly rotate: boolean;
   version: number | undefined; // undefined: no snapshot yet, every name in the zones is SERVFAIL
   serial: number;
   synced: boolean; // every cluster finished its first sync; until then a missing name is SERVFAIL
@@ -61,17 +83,21 @@ export interface AnswerTable {
 }
 
 const NO_BYTES = Buffer.alloc(0);
-const noRecords = (flags: number): Answer => ({ qtype: 0, flags, ancount: 0, nscount: 0, arcount: 0, bytes: NO_BYTES, start: 0, end: 0, serialAt: -1 });
+export const noRecords = (flags: number): Answer => ({ qtype: 0, flags, ancount: 0, nscount: 0, bytes: NO_BYTES, start: 0, end: 0, serialAt: -1, recordEnds: undefined, turn: 0, additional: undefined });
 export const REFUSED = noRecords(FLAG.QR | RCODE.REFUSED);
 export const SERVFAIL = noRecords(FLAG.QR | RCODE.SERVFAIL);
 
 // The table before the first snapshot: zones known, no names.
-export function pendingAnswers(zones: string[], ttl: number): AnswerTable {
+export function pendingAnswers(zones: string[], ttl: number, options: AnswerOptions = {}): AnswerTable {
   if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_TTL) throw new Error(`invalid TTL: ${ttl} (whole seconds, 0 to ${MAX_TTL})`);
+  const maxEndpoints = options.maxEndpoints ?? Infinity;
+  if (maxEndpoints !== Infinity && (!Number.isInteger(maxEndpoints) || maxEndpoints < 1)) throw new Error(`invalid maximum of endpoints: ${maxEndpoints} (a whole number, at least 1)`);
   const keys = [...new Set(zones.map(zoneKey))].sort((a, b) => b.length - a.length);
   return {
-    zones: keys.map((key) => ({ key, names: new Map(), ...negativeAnswers(key.length, ttl) })),
+    zones: keys.map((key) => ({ key, names: new Map(), ...negativeAnswers(key, ttl) })),
     ttl,
+    maxEndpoints,
+    rotate: options.rotate ?? true,
     version: undefined,
     serial: 0,
     synced: false,
@@ -81,8 +107,8 @@ export function pendingAnswers(zones: string[], ttl: number): AnswerTable {
   };
 }
 
-export function compileAnswers(view: DnsView, zones: string[], ttl: number): AnswerTable {
-  const table = pendingAnswers(zones, ttl);
+export function compileAnswers(view: DnsView, zones: string[], ttl: number, options: AnswerOptions = {}): AnswerTable {
+  const table = pendingAnswers(zones, ttl, options);
   table.version = view.version;
   table.serial = serialOf(view.version);
   table.synced = allSynced(view);
@@ -112,18 +138,26 @@ export function applyDelta(table: AnswerTable, delta: ViewDelta): boolean {
   return true;
 }
 
-// `name` is a query's name key (wire.ts Query.name).
+// `name` is a query's name key (wire.ts Query.name). Zone transfers are
+// transfer.ts's; here they are REFUSED, as are classes other than IN.
 export function lookup(table: AnswerTable, name: string, qtype: number, qclass: number): Answer {
   const zone = findZone(table.zones, name);
   if (!zone || qclass !== CLASS_IN || qtype === TYPE.AXFR || qtype === TYPE.IXFR) return REFUSED;
   const relative = name.slice(0, name.length - zone.key.length);
   const answers = zone.names.get(relative);
   if (answers) {
+    // ANY gets one RRset (RFC 8482): the first, A before AAAA before SRV, SOA at the apex.
+    if (qtype === TYPE.ANY && answers[0]) return answers[0];
     for (const a of answers) if (a.qtype === qtype) return a;
     return zone.nodata[relative.length] ?? SERVFAIL;
   }
   if (table.emptyNonTerminals.has(relative)) return zone.nodata[relative.length] ?? SERVFAIL;
   return table.synced ? (zone.nxdomain[relative.length] ?? SERVFAIL) : SERVFAIL;
+}
+
+// The zone whose apex is the name key `name`.
+export function zoneAt(table: AnswerTable, name: string): Zone | undefined {
+  return table.zones.find((zone) => zone.key === name);
 }
 
 function findZone(zones: Zone[], name: string): Zone | undefined {
@@ -153,7 +187,7 @@ function removeNamespace(table: AnswerTable, namespace: string): void {
 }
 
 function addService(table: AnswerTable, service: string, records: ServiceRecords): void {
-  const names = Object.keys(records.names).filter((name) => VALID_NAME.test(name));
+  const names = servedNames(records);
   const keys = names.map(nameKey);
   const ancestors = new Set<string>();
   for (const key of keys) {
@@ -164,12 +198,30 @@ function addService(table: AnswerTable, service: string, records: ServiceRecords
     }
   }
   for (const zone of table.zones) {
-    const compiled = names.map((name, i) => nameAnswers(keys[i]!, records.names[name]!, records, zone.key.length, table.ttl));
+    const compiled = names.map((name, i) => nameAnswers(keys[i]!, records.names[name]!, records, zone.key, table.ttl));
     shareBytes(compiled.flat());
     compiled.forEach((answers, i) => zone.names.set(keys[i]!, answers));
   }
   for (const ancestor of ancestors) acquire(table.emptyNonTerminals, ancestor);
-  table.services.set(service, { names: keys, ancestors: Array.from(ancestors) });
+  table.services.set(service, { names: keys, ancestors: Array.from(ancestors), records });
+}
+
+// The names of a service the frontend answers for: those it can write as labels.
+function servedNames(records: ServiceRecords): string[] {
+  return Object.keys(records.names).filter((name) => VALID_NAME.test(name));
+}
+
+const isServableSrv = (r: ViewRecord): r is SrvRecord => r.type === 'SRV' && VALID_NAME.test(r.target) && [r.priority, r.weight, r.port].every(isUint16);
+
+// Every name of every service with the records the zones hold there (A and
+// AAAA still to be checked by writing them), for zone transfers; the apex
+// and dns-version are writeApexRecords'.
+export function* servedRecords(table: AnswerTable): Generator<[string, ViewRecord[]]> {
+  for (const { records } of table.services.values()) {
+    for (const name of servedNames(records)) {
+      yield [nameKey(name), records.names[name]!.filter((r) => r.type !== 'SRV' || isServableSrv(r))];
+    }
+  }
 }
 
 function removeService(table: AnswerTable, service: string): void {
@@ -192,30 +244,49 @@ function release(counts: Map<string, number>, key: string): void {
 
 const authoritative = (rcode: number): number => FLAG.QR | FLAG.AA | rcode;
 
-function nameAnswers(key: string, records: ViewRecord[], service: ServiceRecords, zoneKeyLength: number, ttl: number): Answer[] {
+function nameAnswers(key: string, records: ViewRecord[], service: ServiceRecords, zone: string, ttl: number): Answer[] {
   const answers: Answer[] = [];
   for (const [qtype, family] of ADDRESS_TYPES) {
-    writer.begin(key, zoneKeyLength);
-    const count = writeAddresses(key, records, family, ttl);
-    if (count > 0) answers.push(answer(qtype, authoritative(RCODE.NOERROR), count, 0, 0));
+    writer.begin(key, zone);
+    ends.length = 0;
+    for (const r of records) if (r.type === ADDRESS_TYPE[family] && writer.address(key, ttl, family, r.address)) ends.push(writer.size);
+    if (ends.length > 0) answers.push(recordsAnswer(qtype, undefined));
   }
-  const services = records.filter((r): r is SrvRecord => r.type === 'SRV' && VALID_NAME.test(r.target) && [r.priority, r.weight, r.port].every(isUint16));
+  const services = records.filter(isServableSrv);
   if (services.length > 0) {
-    writer.begin(key, zoneKeyLength);
-    for (const r of services) writer.srv(key, ttl, r.priority, r.weight, r.port, nameKey(r.target));
-    // Targets lie in the service's own names (its name or its endpoints'),
-    // so a delta never has to recompile another service for them.
-    let additional = 0;
-    for (const target of new Set(services.map((r) => r.target))) {
-      const targetRecords = Object.hasOwn(service.names, target) ? service.names[target] : undefined;
-      if (!targetRecords) continue;
-      const targetKey = nameKey(target);
-      for (const [, family] of ADDRESS_TYPES) additional += writeAddresses(targetKey, targetRecords, family, ttl);
+    writer.begin(key, zone);
+    ends.length = 0;
+    for (const r of services) {
+      writer.srv(key, ttl, r.priority, r.weight, r.port, nameKey(r.target));
+      ends.push(writer.size);
     }
-    answers.push(answer(TYPE.SRV, authoritative(RCODE.NOERROR), services.length, 0, additional));
+    answers.push(recordsAnswer(TYPE.SRV, targetAddresses(services, service, ttl)));
   }
   // An exact-size copy: after a push an array keeps room for 16, and there is one per name.
   return answers.slice();
+}
+
+// Where each record nameAnswers wrote ends; most names have one, and keep no array.
+const ends: number[] = [];
+
+// Targets lie in the service's own names (its name or its endpoints'), so a
+// delta never has to recompile another service for them.
+function targetAddresses(services: SrvRecord[], service: ServiceRecords, ttl: number): TargetAddresses {
+  const targets: string[] = [];
+  const targetOf = services.map((r) => {
+    const t = targets.indexOf(r.target);
+    return t >= 0 ? t : targets.push(r.target) - 1;
+  });
+  const rrsets: number[] = [];
+  for (const target of targets) {
+    const targetRecords = Object.hasOwn(service.names, target) ? service.names[target]! : [];
+    for (const [, family] of ADDRESS_TYPES) {
+      rrsets.push(writer.size);
+      for (const r of targetRecords) if (r.type === ADDRESS_TYPE[family]) writer.pointedAddress(ttl, family, r.address);
+      rrsets.push(writer.size);
+    }
+  }
+  return { targetOf, rrsets };
 }
 
 type SrvRecord = Extract<ViewRecord, { type: 'SRV' }>;
@@ -224,18 +295,20 @@ const ADDRESS_TYPES = [
   [TYPE.A, 4],
   [TYPE.AAAA, 6],
 ] as const;
-
-// Writes the A (family 4) or AAAA (6) records among `records`; returns how many.
-function writeAddresses(owner: string, records: ViewRecord[], family: 4 | 6, ttl: number): number {
-  const type = family === 4 ? 'A' : 'AAAA';
-  let count = 0;
-  for (const r of records) if (r.type === type && writer.address(owner, ttl, family, r.address)) count++;
-  return count;
-}
+const ADDRESS_TYPE = { 4: 'A', 6: 'AAAA' } as const;
 
 // An answer whose records are the tail just written.
-function answer(qtype: number, flags: number, ancount: number, nscount: number, arcount: number): Answer {
-  return { qtype, flags, ancount, nscount, arcount, bytes: NO_BYTES, start: writer.tailOffset, end: writer.size, serialAt: writer.serialAt };
+function answer(qtype: number, flags: number, ancount: number, nscount: number): Answer {
+  return { qtype, flags, ancount, nscount, bytes: NO_BYTES, start: writer.tailOffset, end: writer.size, serialAt: writer.serialAt, recordEnds: undefined, turn: 0, additional: undefined };
+}
+
+// An answer of the records just written, ending at `ends`, and `additional` after them.
+function recordsAnswer(qtype: number, additional: TargetAddresses | undefined): Answer {
+  const a = answer(qtype, authoritative(RCODE.NOERROR), ends.length, 0);
+  a.end = ends[ends.length - 1]!;
+  if (ends.length > 1) a.recordEnds = ends.slice();
+  a.additional = additional;
+  return a;
 }
 
 // Hands the tails written since the last call, as one buffer, to their answers.
@@ -247,34 +320,44 @@ function shareBytes(answers: Answer[]): void {
 // The apex SOA and NS, and dns-version TXT.
 function addFixedNames(zone: Zone, ttl: number): void {
   const noerror = authoritative(RCODE.NOERROR);
-  writer.begin('', zone.key.length);
-  writeZoneSoa(ttl);
-  const soa = answer(TYPE.SOA, noerror, 1, 0, 0);
-  writer.begin('', zone.key.length);
-  writer.ns('', ttl, nameKey(NAMESERVER));
-  const ns = answer(TYPE.NS, noerror, 1, 0, 0);
-  const version = nameKey(VERSION_NAME);
-  writer.begin(version, zone.key.length);
-  writer.txt(version, VERSION_TTL, VERSION_TEXT);
-  const txt = answer(TYPE.TXT, noerror, 1, 0, 0);
+  writer.begin('', zone.key);
+  writeZoneSoa(writer, ttl);
+  const soa = answer(TYPE.SOA, noerror, 1, 0);
+  writer.begin('', zone.key);
+  writeZoneNs(writer, ttl);
+  const ns = answer(TYPE.NS, noerror, 1, 0);
+  writer.begin(VERSION_KEY, zone.key);
+  writeVersionTxt(writer);
+  const txt = answer(TYPE.TXT, noerror, 1, 0);
   shareBytes([soa, ns, txt]);
   zone.names.set('', [soa, ns]);
-  zone.names.set(version, [txt]);
+  zone.names.set(VERSION_KEY, [txt]);
 }
 
-function writeZoneSoa(ttl: number): void {
-  writer.soa('', ttl, nameKey(NAMESERVER), nameKey(HOSTMASTER), { ...SOA_TIMERS, minimum: ttl });
+const VERSION_KEY = nameKey(VERSION_NAME);
+
+// The fixed records of every zone; `serial` 0 leaves it to the responder.
+export function writeZoneSoa(w: TailWriter, ttl: number, serial = 0): void {
+  w.soa('', ttl, nameKey(NAMESERVER), nameKey(HOSTMASTER), { ...SOA_TIMERS, minimum: ttl }, serial);
+}
+
+export function writeZoneNs(w: TailWriter, ttl: number): void {
+  w.ns('', ttl, nameKey(NAMESERVER));
+}
+
+export function writeVersionTxt(w: TailWriter): void {
+  w.txt(VERSION_KEY, VERSION_TTL, VERSION_TEXT);
 }
 
 // One NODATA and one NXDOMAIN answer per possible relative name length.
-function negativeAnswers(zoneKeyLength: number, ttl: number): Pick<Zone, 'nodata' | 'nxdomain'> {
+function negativeAnswers(zone: string, ttl: number): Pick<Zone, 'nodata' | 'nxdomain'> {
   const nodata: Answer[] = [];
   const nxdomain: Answer[] = [];
-  for (let length = 0; length + zoneKeyLength + 1 <= MAX_NAME_LENGTH; length++) {
-    writer.beginAnyName(length, zoneKeyLength);
-    writeZoneSoa(ttl);
-    nodata.push(answer(0, authoritative(RCODE.NOERROR), 0, 1, 0));
-    nxdomain.push(answer(0, authoritative(RCODE.NXDOMAIN), 0, 1, 0));
+  for (let length = 0; length + zone.length + 1 <= MAX_NAME_LENGTH; length++) {
+    writer.beginAnyName(length, zone);
+    writeZoneSoa(writer, ttl);
+    nodata.push(answer(0, authoritative(RCODE.NOERROR), 0, 1));
+    nxdomain.push(answer(0, authoritative(RCODE.NXDOMAIN), 0, 1));
   }
   shareBytes([...nodata, ...nxdomain]);
   return { nodata, nxdomain };

@@ -1,20 +1,33 @@
 // The query path: a query packet in, a response packet out. The response is
-// the header, the question copied from the query (its letter case kept) and a
-// precompiled tail; only id, flags, counts and an SOA serial are written.
+// the header, the question copied from the query (its letter case kept) and
+// precompiled records, copied whole RRset by whole RRset while they fit;
+// only id, flags, counts, an SOA serial and additional owners are written.
 
 import type { QueryCounts } from '../../shared/metrics.js';
-import { lookup, type Answer, type AnswerTable } from './answers.js';
-import { FLAG, HEADER_LENGTH, OPCODE_MASK, RCODE, TYPE, parseQuery, type Query } from './wire.js';
+import { lookup, noRecords, type Answer, type AnswerTable, type TargetAddresses } from './answers.js';
+import { POINTED_RECORD_LENGTH, SRV_TARGET_OFFSET } from './tailWriter.js';
+import { EDNS_PAYLOAD_SIZE, FLAG, HEADER_LENGTH, MAX_POINTER_TARGET, OPCODE_MASK, OPT_LENGTH, RCODE, parseQuery, writeOpt, type Edns, type Query } from './wire.js';
 
-export const EDNS_PAYLOAD_SIZE = 1232; // what we accept, advertised in our OPT (DNS flag day 2020)
 const PLAIN_UDP_LIMIT = 512;
 const TCP_LIMIT = 65535;
-const OPT_LENGTH = 11;
 const BADVERS_HIGH_BITS = 1; // extended RCODE 16 = BADVERS, upper 8 bits of 12
 const BADVERS_RCODE = 16;
 const RCODE_MASK = 0x000f;
+const POINTER = 0xc000;
+const SHORT_COPY = 64; // octets; measured
+const BADVERS = noRecords(FLAG.QR | RCODE.NOERROR);
 
 export type Transport = 'udp' | 'tcp';
+
+// The additional RRsets a response takes: (start, end, owner pointer,
+// record length) in `bytes`, and how many; reused by every response.
+let picked = new Int32Array(4 * 64);
+let pickedCount = 0;
+let pickedRecords = 0;
+// Which targets of an SRV answer this response already has addresses for:
+// seen[t] === stamp. A new stamp per response clears it without a loop.
+let seen = new Uint32Array(64);
+let stamp = 0;
 
 // undefined: stay silent (no readable header, or not a query).
 // `counts` gets every answered query by type and rcode.
@@ -27,46 +40,117 @@ export function respond(packet: Buffer, table: AnswerTable, transport: Transport
   }
   if (query.edns && query.edns.version > 0) {
     counts?.add(query.qtype, BADVERS_RCODE);
-    return message(packet, query, BADVERS, 0, transport, BADVERS_HIGH_BITS);
+    return message(packet, query, BADVERS, table, transport, BADVERS_HIGH_BITS);
   }
   const answer = lookup(table, query.name, query.qtype, query.qclass);
   counts?.add(query.qtype, answer.flags & RCODE_MASK);
-  return message(packet, query, answer, table.serial, transport, 0);
+  return message(packet, query, answer, table, transport, 0);
 }
 
-const BADVERS: Answer = { qtype: 0, flags: FLAG.QR | RCODE.NOERROR, ancount: 0, nscount: 0, arcount: 0, bytes: Buffer.alloc(0), start: 0, end: 0, serialAt: -1 };
+// The most a response may hold: 512 octets without EDNS, else what the client
+// advertises within 512 and our own payload size (RFC 6891 §6.2.5).
+export function sizeLimit(transport: Transport, edns: Edns | undefined): number {
+  if (transport === 'tcp') return TCP_LIMIT;
+  return edns ? Math.max(PLAIN_UDP_LIMIT, Math.min(edns.payloadSize, EDNS_PAYLOAD_SIZE)) : PLAIN_UDP_LIMIT;
+}
 
-function message(packet: Buffer, query: Query, answer: Answer, serial: number, transport: Transport, extendedRcode: number): Buffer {
+// Whole RRsets while they fit, answer and authority first; TC when an answer
+// or authority RRset had to stay out (dropped additional records set no TC,
+// RFC 2181 §9). OPT is always kept (RFC 6891 §7).
+function message(packet: Buffer, query: Query, answer: Answer, table: AnswerTable, transport: Transport, extendedRcode: number): Buffer {
   const optLength = query.edns ? OPT_LENGTH : 0;
-  const limit = transport === 'tcp' ? TCP_LIMIT : query.edns ? Math.max(PLAIN_UDP_LIMIT, query.edns.payloadSize) : PLAIN_UDP_LIMIT;
-  const tailLength = answer.end - answer.start;
-  const fits = query.questionEnd + tailLength + optLength <= limit;
-  const records = fits ? tailLength : 0;
-  const out = Buffer.allocUnsafe(query.questionEnd + records + optLength);
+  const limit = sizeLimit(transport, query.edns) - optLength;
+  const answerAt = query.questionEnd;
+  // The records kept: a window of `count` from `first` on, wrapping round,
+  // so two slices: bytes[headStart, headEnd) and bytes[start, tailEnd).
+  const ends = answer.recordEnds;
+  const n = ends ? ends.length : 1;
+  const count = Math.min(n, table.maxEndpoints);
+  const first = ends && table.rotate ? answer.turn : 0;
+  if (ends) answer.turn = first + 1 === n ? 0 : first + 1;
+  const headStart = first === 0 ? answer.start : ends![first - 1]!;
+  const headEnd = ends ? ends[Math.min(n, first + count) - 1]! : answer.end;
+  const tailEnd = ends && first + count > n ? ends[first + count - n - 1]! : answer.start;
+  const headLength = headEnd - headStart;
+  const answerLength = headLength + tailEnd - answer.start;
+  const fits = answerAt + answerLength <= limit;
+  let length = fits ? answerAt + answerLength : answerAt;
+  pickedCount = 0;
+  pickedRecords = 0;
+  if (fits && answer.additional) {
+    length = pickTargetAddresses(answer, answer.additional, first, count, answerAt - headStart, answerAt + headLength - answer.start, length, limit);
+  }
+
+  const out = Buffer.allocUnsafe(length + optLength);
   out.writeUInt16BE(query.id, 0);
   out.writeUInt16BE(answer.flags | (query.flags & FLAG.RD) | (fits ? 0 : FLAG.TC), 2);
   out.writeUInt16BE(1, 4);
-  out.writeUInt16BE(fits ? answer.ancount : 0, 6);
+  out.writeUInt16BE(fits ? (ends ? count : answer.ancount) : 0, 6);
   out.writeUInt16BE(fits ? answer.nscount : 0, 8);
-  out.writeUInt16BE((fits ? answer.arcount : 0) + (optLength ? 1 : 0), 10);
-  packet.copy(out, HEADER_LENGTH, HEADER_LENGTH, query.questionEnd);
-  let at = query.questionEnd;
+  out.writeUInt16BE(pickedRecords + (optLength ? 1 : 0), 10);
+  let at = copyBytes(packet, HEADER_LENGTH, answerAt, out, HEADER_LENGTH);
   if (fits) {
-    answer.bytes.copy(out, at, answer.start, answer.end);
-    if (answer.serialAt >= 0) out.writeUInt32BE(serial, at + answer.serialAt);
-    at += records;
+    at = copyBytes(answer.bytes, headStart, headEnd, out, at);
+    at = copyBytes(answer.bytes, answer.start, tailEnd, out, at);
+    if (answer.serialAt >= 0) out.writeUInt32BE(table.serial, answerAt + answer.serialAt);
+  }
+  for (let p = 0; p < 4 * pickedCount; p += 4) {
+    const rrsetStart = at;
+    const owner = picked[p + 2]!;
+    at = copyBytes(answer.bytes, picked[p]!, picked[p + 1]!, out, at);
+    for (let r = rrsetStart; r < at; r += picked[p + 3]!) {
+      out[r] = owner >> 8;
+      out[r + 1] = owner & 0xff;
+    }
   }
   if (optLength) writeOpt(out, at, extendedRcode);
   return out;
 }
 
-// Root owner, our payload size as the class, extended RCODE, version 0, no options.
-function writeOpt(out: Buffer, at: number, extendedRcode: number): void {
-  out[at] = 0;
-  out.writeUInt16BE(TYPE.OPT, at + 1);
-  out.writeUInt16BE(EDNS_PAYLOAD_SIZE, at + 3);
-  out.writeUInt32BE(extendedRcode * 2 ** 24, at + 5);
-  out.writeUInt16BE(0, at + 9);
+// src[start, end) to dst at `at`; returns where it ends. Buffer.copy makes a
+// view of its source per call: short runs are cheaper copied here.
+function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
+  if (end - start > SHORT_COPY) return at + src.copy(dst, at, start, end);
+  for (let i = start; i < end; i++) dst[at++] = src[i]!;
+  return at;
+}
+
+// Picks the A and AAAA RRsets of the targets of the `count` SRV records from
+// `first` on, in their order, each target once, as long as they fit the
+// message, now `length` long; returns its new length. Record i sits at its
+// offset in `bytes` plus `headShift` from `first` on, plus `tailShift`
+// before. A target past what a pointer reaches gets none.
+function pickTargetAddresses(answer: Answer, targets: TargetAddresses, first: number, count: number, headShift: number, tailShift: number, length: number, limit: number): number {
+  const n = targets.targetOf.length;
+  const targetCount = targets.rrsets.length / 4;
+  if (seen.length < targetCount) seen = new Uint32Array(targetCount);
+  if (picked.length < 8 * targetCount) picked = new Int32Array(8 * targetCount);
+  if (++stamp === 0xffffffff) {
+    seen.fill(0);
+    stamp = 1;
+  }
+  for (let k = 0; k < count; k++) {
+    const i = first + k < n ? first + k : first + k - n;
+    const t = targets.targetOf[i]!;
+    if (seen[t] === stamp) continue;
+    seen[t] = stamp;
+    const target = (i === 0 ? answer.start : answer.recordEnds![i - 1]!) + (i >= first ? headShift : tailShift) + SRV_TARGET_OFFSET;
+    if (target > MAX_POINTER_TARGET) continue;
+    for (let family = 0; family < 2; family++) {
+      const start = targets.rrsets[4 * t + 2 * family]!;
+      const end = targets.rrsets[4 * t + 2 * family + 1]!;
+      if (start === end || length + end - start > limit) continue;
+      const recordLength = family === 0 ? POINTED_RECORD_LENGTH[4] : POINTED_RECORD_LENGTH[6];
+      picked[4 * pickedCount] = start;
+      picked[4 * pickedCount + 1] = end;
+      picked[4 * pickedCount + 2] = POINTER | target;
+      picked[4 * pickedCount + 3] = recordLength;
+      pickedCount++;
+      pickedRecords += (end - start) / recordLength;
+      length += end - start;
+    }
+  }
+  return length;
 }
 
 // FORMERR and NOTIMP: the question may not be readable, so none is echoed.

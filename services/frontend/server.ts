@@ -1,6 +1,7 @@
 // The DNS frontend process part: follows a ViewFeed into an answer table and
 // speaks DNS over UDP and TCP on one port. Everything it answers comes from
-// respond.ts; this file only owns sockets, the feed and their failures.
+// respond.ts; this file only owns sockets, the feed and their failures, and
+// hands what falls through (CoreDNS's `fallthrough`) to the upstreams.
 
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -8,8 +9,11 @@ import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { FrontendMetrics, QueryCounts } from '../../shared/metrics.js';
 import type { DnsView, ViewDelta, ViewFeed } from '../../shared/view.js';
-import { applyDelta, compileAnswers, pendingAnswers, type AnswerTable } from './answers.js';
+import { applyDelta, compileAnswers, pendingAnswers, type AnswerOptions, type AnswerTable } from './answers.js';
 import { respond } from './respond.js';
+import { isTransferRequest, transferMessages } from './transfer.js';
+import { Forwarder, type Upstream } from './upstream.js';
+import { FLAG, RCODE, TYPE, isLabelStart, nameKey, parseQuery, type Query } from './wire.js';
 
 export interface FrontendOptions {
   zones: string[];
@@ -20,6 +24,16 @@ export interface FrontendOptions {
   tcpIdleTimeoutMs?: number; // default 10000
   tcpMaxConnections?: number; // default 1000
   metrics?: FrontendMetrics;
+  // What would be NXDOMAIN in these zones (every zone when none are listed)
+  // goes to the upstreams; without upstreams it stays NXDOMAIN.
+  fallthrough?: { zones: string[] };
+  upstreams?: Upstream[]; // tried in order; names outside every zone go there too instead of REFUSED
+  upstreamTimeoutMs?: number; // per try; default 2000
+  upstreamMaxInFlight?: number; // forwarded queries at once, beyond which SERVFAIL; default 1000
+  // Clients (CIDRs or addresses, IPv4 and IPv6) that may transfer the zones
+  // (AXFR/IXFR over TCP); everyone else, and UDP, gets REFUSED.
+  allowTransfer?: string[];
+  answers?: AnswerOptions; // round robin and --max-endpoints
 }
 
 const DEFAULT_TTL = 5;
@@ -28,6 +42,7 @@ const DEFAULT_TCP_IDLE_TIMEOUT_MS = 10_000;
 const DEFAULT_TCP_MAX_CONNECTIONS = 1000;
 const PORT_ATTEMPTS = 10; // port 0: tries to find one free for both UDP and TCP
 const TCP_LENGTH_PREFIX = 2;
+const PLAIN_UDP_LIMIT = 512;
 
 export class Frontend {
   private table: AnswerTable;
@@ -43,6 +58,9 @@ export class Frontend {
   private readonly connections = new Set<net.Socket>();
   private bound: { host: string; port: number } | undefined;
   private stopped = false;
+  private readonly forwarder: Forwarder | undefined;
+  private readonly forwarding: ForwardingRule;
+  private readonly transferClients: net.BlockList | undefined;
 
   constructor(
     private readonly feed: ViewFeed,
@@ -52,7 +70,12 @@ export class Frontend {
     this.log = opts.logger ?? silentLogger;
     this.metrics = opts.metrics;
     this.queryCounts = opts.metrics?.queries;
-    this.table = pendingAnswers(opts.zones, this.ttl);
+    this.table = pendingAnswers(opts.zones, this.ttl, opts.answers);
+    this.forwarding = forwardingRule(opts.zones, opts.fallthrough?.zones);
+    this.transferClients = opts.allowTransfer && opts.allowTransfer.length > 0 ? transferAllowList(opts.allowTransfer) : undefined;
+    if (opts.upstreams && opts.upstreams.length > 0) {
+      this.forwarder = new Forwarder({ upstreams: opts.upstreams, timeoutMs: opts.upstreamTimeoutMs, maxInFlight: opts.upstreamMaxInFlight, logger: this.log });
+    }
   }
 
   get address(): { host: string; port: number } {
@@ -94,6 +117,7 @@ export class Frontend {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.firstSnapshot?.(); // ends a start() still waiting
+    this.forwarder?.close();
     for (const socket of this.connections) socket.destroy();
     const udp = this.udp;
     const tcp = this.tcp;
@@ -107,7 +131,7 @@ export class Frontend {
 
   private onSnapshot(view: DnsView): void {
     try {
-      this.table = compileAnswers(view, this.opts.zones, this.ttl);
+      this.table = compileAnswers(view, this.opts.zones, this.ttl, this.opts.answers);
       this.awaitingSnapshot = false;
       this.metrics?.snapshotVersion.set(view.version);
       this.log.debug({ version: view.version }, 'view snapshot loaded');
@@ -167,8 +191,15 @@ export class Frontend {
   private onDatagram(packet: Buffer, peer: dgram.RemoteInfo): void {
     try {
       const response = respond(packet, this.table, 'udp', this.queryCounts);
+      if (!response) return;
+      const upstream = this.fallthrough(packet, response);
+      if (upstream) {
+        const udpLimit = upstream.query.edns ? Math.max(PLAIN_UDP_LIMIT, upstream.query.edns.payloadSize) : PLAIN_UDP_LIMIT;
+        this.relay(upstream, packet, udpLimit, (answer) => this.udp?.send(answer, peer.port, peer.address));
+        return;
+      }
       // No send callback: without one, libuv may send at once and skip a completion; errors reach 'error'.
-      if (response) this.udp?.send(response, peer.port, peer.address);
+      this.udp?.send(response, peer.port, peer.address);
     } catch (err) {
       this.log.error({ err, peer: peer.address }, 'UDP query failed');
     }
@@ -192,6 +223,32 @@ export class Frontend {
     });
   }
 
+  // The forwarder and the query, when the upstreams answer instead of `response`.
+  private fallthrough(packet: Buffer, response: Buffer): { forwarder: Forwarder; query: Query } | undefined {
+    if (!this.forwarder || !fallsThrough(response)) return undefined;
+    const query = forwardedQuery(packet, response, this.forwarding);
+    return query && { forwarder: this.forwarder, query };
+  }
+
+  // The transfer's messages, when `response` (REFUSED) answers a transfer
+  // request from an allowed client; undefined leaves it REFUSED.
+  private transfer(packet: Buffer, response: Buffer, client: string | undefined): Buffer[] | undefined {
+    if (!this.transferClients || rcodeOf(response) !== RCODE.REFUSED || !isTransferRequest(parseQuery(packet))) return undefined;
+    if (!allowed(this.transferClients, client)) {
+      this.log.info({ client }, 'zone transfer refused: client not in allowTransfer');
+      return undefined;
+    }
+    return transferMessages(this.table, packet);
+  }
+
+  // Sends the upstreams' answer, or SERVFAIL when none came.
+  private relay(upstream: { forwarder: Forwarder; query: Query }, packet: Buffer, udpLimit: number | undefined, send: (answer: Buffer) => void): void {
+    upstream.forwarder
+      .forward(packet, udpLimit)
+      .then((answer) => send(answer ?? servfail(packet, upstream.query)))
+      .catch((err: unknown) => this.log.error({ err }, 'forwarded answer not sent'));
+  }
+
   // Answers every complete length-prefixed query in `data`, in order, and
   // returns the incomplete rest. An unanswerable frame closes the connection.
   private answerFrames(socket: net.Socket, data: Buffer): Buffer {
@@ -199,20 +256,101 @@ export class Frontend {
     while (data.length - at >= TCP_LENGTH_PREFIX) {
       const end = at + TCP_LENGTH_PREFIX + data.readUInt16BE(at);
       if (end > data.length) break;
-      const response = respond(data.subarray(at + TCP_LENGTH_PREFIX, end), this.table, 'tcp', this.queryCounts);
+      const packet = data.subarray(at + TCP_LENGTH_PREFIX, end);
+      const response = respond(packet, this.table, 'tcp', this.queryCounts);
       at = end;
       if (!response) {
         socket.destroy();
         return Buffer.alloc(0);
       }
-      const framed = Buffer.allocUnsafe(TCP_LENGTH_PREFIX + response.length);
-      framed.writeUInt16BE(response.length, 0);
-      response.copy(framed, TCP_LENGTH_PREFIX);
-      // A client that pipelines without reading gets no more answers queued.
-      if (!socket.write(framed)) socket.pause();
+      const transfer = this.transfer(packet, response, socket.remoteAddress);
+      if (transfer) {
+        for (const message of transfer) writeFrame(socket, message);
+        continue;
+      }
+      const upstream = this.fallthrough(packet, response);
+      if (upstream) {
+        // Pipelined answers may come back out of order (RFC 7766 6.2.1.1).
+        this.relay(upstream, packet, undefined, (answer) => {
+          if (!socket.destroyed) writeFrame(socket, answer);
+        });
+        continue;
+      }
+      writeFrame(socket, response);
     }
     return data.subarray(at);
   }
+}
+
+function writeFrame(socket: net.Socket, message: Buffer): void {
+  const framed = Buffer.allocUnsafe(TCP_LENGTH_PREFIX + message.length);
+  framed.writeUInt16BE(message.length, 0);
+  message.copy(framed, TCP_LENGTH_PREFIX);
+  // A client that pipelines without reading gets no more answers queued.
+  if (!socket.write(framed)) socket.pause();
+}
+
+// Which answers go to the upstreams instead, as name keys: NXDOMAIN under a
+// fallthrough zone, REFUSED outside every zone (CoreDNS: the next plugin).
+interface ForwardingRule {
+  zones: string[];
+  fallthrough: string[] | undefined; // "" is the root: every name
+}
+
+function forwardingRule(zones: string[], fallthrough: string[] | undefined): ForwardingRule {
+  const key = (zone: string): string => nameKey(zone.toLowerCase().replace(/\.$/, ''));
+  return { zones: zones.map(key), fallthrough: fallthrough && (fallthrough.length > 0 ? fallthrough.map(key) : ['']) };
+}
+
+const rcodeOf = (response: Buffer): number => response[3]! & 0x0f;
+
+// The response's RCODE could send it upstream: a cheap test before the query is read again.
+function fallsThrough(response: Buffer): boolean {
+  const rcode = rcodeOf(response);
+  return rcode === RCODE.NXDOMAIN || rcode === RCODE.REFUSED;
+}
+
+// The query, when `response` (NXDOMAIN or REFUSED) is to be replaced by the
+// upstreams' answer. While not synced an in-zone name is SERVFAIL, never
+// NXDOMAIN, so it stays here: the name may exist.
+function forwardedQuery(packet: Buffer, response: Buffer, rule: ForwardingRule): Query | undefined {
+  const query = parseQuery(packet);
+  if (query.kind !== 'query' || query.qtype === TYPE.AXFR || query.qtype === TYPE.IXFR) return undefined;
+  const forward = rcodeOf(response) === RCODE.NXDOMAIN ? rule.fallthrough !== undefined && underAny(query.name, rule.fallthrough) : !underAny(query.name, rule.zones);
+  return forward ? query : undefined;
+}
+
+function underAny(name: string, zones: string[]): boolean {
+  return zones.some((zone) => name.endsWith(zone) && isLabelStart(name, name.length - zone.length));
+}
+
+function transferAllowList(cidrs: string[]): net.BlockList {
+  const list = new net.BlockList();
+  for (const cidr of cidrs) {
+    const [address = '', bits, ...rest] = cidr.trim().split('/');
+    const family = net.isIP(address);
+    const max = family === 6 ? 128 : 32;
+    const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
+    if (family === 0 || rest.length > 0 || !(prefix <= max)) {
+      throw new Error(`allowTransfer: ${JSON.stringify(cidr)} is not an IP address or CIDR`);
+    }
+    list.addSubnet(address, prefix, family === 6 ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
+// BlockList matches an IPv4 client of a dual-stack socket (::ffff:a.b.c.d) against IPv4 ranges itself.
+function allowed(list: net.BlockList, client: string | undefined): boolean {
+  return client !== undefined && list.check(client, net.isIPv6(client) ? 'ipv6' : 'ipv4');
+}
+
+// SERVFAIL with the question when no upstream answered.
+function servfail(packet: Buffer, query: Query): Buffer {
+  const out = Buffer.alloc(query.questionEnd);
+  packet.copy(out, 0, 0, query.questionEnd);
+  out.writeUInt16BE(FLAG.QR | (query.flags & FLAG.RD) | RCODE.SERVFAIL, 2);
+  out.writeUInt16BE(1, 4);
+  return out;
 }
 
 // The listen host is an address and replies go to the senders' addresses,

@@ -1,19 +1,22 @@
-// The DNS wire format as far as the frontend needs it: reading the header and
-// question of a query (by hand, no full decode on the hot path) and the
-// numbers both directions share.
+// The DNS wire format as far as the frontend needs it: reading the header,
+// the question and the OPT record of a query (by hand, no full decode on the
+// hot path), writing OPT, and the numbers both directions share.
 
-export const TYPE = { A: 1, NS: 2, SOA: 6, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, IXFR: 251, AXFR: 252 } as const;
+export const TYPE = { A: 1, NS: 2, SOA: 6, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, IXFR: 251, AXFR: 252, ANY: 255 } as const;
 export const CLASS_IN = 1;
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 export const FLAG = { QR: 0x8000, AA: 0x0400, TC: 0x0200, RD: 0x0100 } as const;
 export const OPCODE_MASK = 0x7800;
 export const HEADER_LENGTH = 12;
 export const MAX_NAME_LENGTH = 255;
+export const MAX_POINTER_TARGET = 0x3fff; // a compression pointer has 14 bits of offset
+export const EDNS_PAYLOAD_SIZE = 1232; // what we accept, advertised in our OPT (DNS flag day 2020)
+export const OPT_LENGTH = 11; // root owner, fixed fields, no options
 const MAX_LABEL_LENGTH = 63;
 
 export interface Edns {
   version: number;
-  payloadSize: number; // as advertised; callers apply the 512 floor
+  payloadSize: number; // as advertised; callers apply the 512 floor and our own limit
 }
 
 export interface Query {
@@ -83,30 +86,41 @@ function rejected(id: number, flags: number, rcode: Rejected['rcode'], reason: s
   return { kind: 'rejected', id, flags, rcode, reason };
 }
 
-// Looks for an OPT record in the additional section: skips the (normally
-// empty) answer and authority sections and stops at the first OPT.
-// Returns a reason when the sections cannot be read.
+// Reads the OPT record, if any, checking every record it skips (RFC 6891
+// §6.1.1): at most one OPT, owned by the root, in the additional section.
+// Options are not read: unknown ones are ignored. Returns a reason when the
+// sections cannot be read or break those rules.
 function findEdns(packet: Buffer, start: number): Edns | undefined | string {
-  const arcount = packet.readUInt16BE(10);
-  if (arcount === 0) return undefined;
-  const before = packet.readUInt16BE(6) + packet.readUInt16BE(8);
+  const beforeAdditional = packet.readUInt16BE(6) + packet.readUInt16BE(8);
+  const records = beforeAdditional + packet.readUInt16BE(10);
+  let edns: Edns | undefined;
   let offset = start;
-  for (let i = 0; i < before + arcount; i++) {
+  for (let i = 0; i < records; i++) {
+    const owner = offset;
     offset = skipName(packet, offset);
     if (offset < 0 || offset + 10 > packet.length) return 'record runs past the end';
-    const type = packet.readUInt16BE(offset);
-    if (i >= before && type === TYPE.OPT) {
-      return { version: packet[offset + 5] ?? 0, payloadSize: packet.readUInt16BE(offset + 2) };
+    if (packet.readUInt16BE(offset) === TYPE.OPT) {
+      if (i < beforeAdditional) return 'OPT outside the additional section';
+      if (edns) return 'more than one OPT record';
+      if (!isRootName(packet, owner)) return 'OPT not owned by the root';
+      edns = { version: packet[offset + 5] ?? 0, payloadSize: packet.readUInt16BE(offset + 2) };
     }
     offset += 10 + packet.readUInt16BE(offset + 8);
     if (offset > packet.length) return 'record data runs past the end';
   }
-  return undefined;
+  return edns;
+}
+
+// The root label, or a pointer to one.
+function isRootName(packet: Buffer, offset: number): boolean {
+  const first = packet[offset] ?? 1;
+  if (first < 0xc0) return first === 0;
+  return packet[((first & 0x3f) << 8) | (packet[offset + 1] ?? 0)] === 0;
 }
 
 // The offset just past the name at `offset` (compression allowed outside the
 // question), -1 when it does not fit or uses a reserved label type.
-function skipName(packet: Buffer, offset: number): number {
+export function skipName(packet: Buffer, offset: number): number {
   for (;;) {
     const length = packet[offset];
     if (length === undefined) return -1;
@@ -141,4 +155,14 @@ export function isLabelStart(key: string, offset: number): boolean {
   let at = 0;
   while (at < offset) at += key.charCodeAt(at) + 1;
   return at === offset;
+}
+
+// An OPT record at `at`: root owner, our payload size as the class, the upper
+// 8 bits of the extended RCODE, version 0, no options.
+export function writeOpt(out: Buffer, at: number, extendedRcode: number): void {
+  out[at] = 0;
+  out.writeUInt16BE(TYPE.OPT, at + 1);
+  out.writeUInt16BE(EDNS_PAYLOAD_SIZE, at + 3);
+  out.writeUInt32BE(extendedRcode * 2 ** 24, at + 5);
+  out.writeUInt16BE(0, at + 9);
 }
