@@ -1,6 +1,5 @@
 // `mcsdns aggregator`: projects the JetStream event log into its SQLite read
 // model and publishes the DNS view (snapshots and deltas) for frontends.
-import { Aggregator } from '../aggregator/aggregator.js';
 import { lockFile } from '../../shared/dataDir.js';
 import { isClusterId } from '../../shared/events.js';
 import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
@@ -8,9 +7,9 @@ import type { Logger } from '../../shared/logger.js';
 import { connectNats } from '../../shared/nats.js';
 import { NatsViewPublisher } from '../../shared/viewDistribution.js';
 import { httpListenSetting, syncTimeoutSetting } from './commonSettings.js';
+import { startAggregator } from './components.js';
 import { Stack, type Running } from './lifecycle.js';
 import { Observability } from './observability.js';
-import { aggregatorMetrics } from '../../shared/metrics.js';
 import { natsOptions, natsSettings } from './natsSettings.js';
 import { parseDuration, parseInteger, UsageError, type ListenAddress, type Setting, type SettingValues } from './settings.js';
 
@@ -54,17 +53,7 @@ export async function runAggregator(o: SettingValues, logger: Logger): Promise<R
       replicas: o.replicas as number,
     });
     stack.add(() => log.close());
-    const aggregator = Aggregator.open({
-      log,
-      dbPath,
-      expectedClusters: o.expectCluster as string[],
-      syncTimeoutMs: o.syncTimeout as number,
-      logger: logger.child({ service: 'aggregator' }),
-      metrics: aggregatorMetrics(obs.registry),
-    });
-    obs.check('aggregator', () => aggregator.readiness());
-    await aggregator.start();
-    stack.add(() => aggregator.stop());
+    const aggregator = await startAggregator(log, dbPath, o.expectCluster as string[], o, obs, stack, logger);
     const publisher = await NatsViewPublisher.start(
       nc,
       aggregator,

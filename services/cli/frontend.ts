@@ -1,15 +1,13 @@
 // `mcsdns frontend`: answers DNS from the view it follows over NATS. It needs
 // nothing but read access to NATS: no database, no Kubernetes credentials.
-import { Frontend } from '../frontend/server.js';
 import type { Logger } from '../../shared/logger.js';
 import { connectNats } from '../../shared/nats.js';
 import { NatsViewFeed } from '../../shared/viewDistribution.js';
 import { Stack, type Running } from './lifecycle.js';
 import { Observability, stalenessCheck } from './observability.js';
-import { frontendMetrics } from '../../shared/metrics.js';
 import { natsOptions, natsSettings } from './natsSettings.js';
 import { dnsListenSetting, dnsOptionSettings, httpListenSetting, ttlSetting, zoneSetting } from './commonSettings.js';
-import { frontendDnsOptions } from './dnsOptions.js';
+import { startFrontend } from './components.js';
 import { parseDuration, type ListenAddress, type Setting, type SettingValues } from './settings.js';
 
 export const frontendSettings: Setting[] = [
@@ -32,17 +30,7 @@ export async function runFrontend(o: SettingValues, logger: Logger): Promise<Run
     const feed = await NatsViewFeed.start(nc, { prefix: o.natsPrefix as string }, logger.child({ service: 'feed' }));
     stack.add(() => feed.stop());
     obs.check('view feed', stalenessCheck(() => feed.stalenessMs, o.maxStaleness as number));
-    const frontend = new Frontend(feed, {
-      zones: o.zone as string[],
-      listen: o.dnsListen as ListenAddress,
-      ttl: o.ttl as number,
-      ...frontendDnsOptions(o),
-      logger: logger.child({ service: 'frontend' }),
-      metrics: frontendMetrics(obs.registry),
-    });
-    obs.check('frontend', () => frontend.readiness());
-    await frontend.start();
-    stack.add(() => frontend.stop());
+    const frontend = await startFrontend(feed, o, obs, stack, logger);
     logger.info({ dns: frontend.address, zones: o.zone, version: frontend.version }, 'mcsdns frontend running');
   });
 }

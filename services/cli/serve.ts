@@ -5,8 +5,6 @@ import { join } from 'node:path';
 import { Agent, eventLogSink } from '../agent/agent.js';
 import { parseClusterSpec, type ClusterSpec } from '../agent/clusterSpec.js';
 import { loadKubeConfig } from '../agent/kubeconfig.js';
-import { Aggregator } from '../aggregator/aggregator.js';
-import { Frontend } from '../frontend/server.js';
 import { lockDataDir } from '../../shared/dataDir.js';
 import type { EventLog } from '../../shared/eventLog.js';
 import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
@@ -16,10 +14,10 @@ import { SqliteEventLog } from '../../shared/sqliteEventLog.js';
 import { NatsViewPublisher } from '../../shared/viewDistribution.js';
 import { Stack, type Running } from './lifecycle.js';
 import { Observability } from './observability.js';
-import { agentMetrics, aggregatorMetrics, frontendMetrics } from '../../shared/metrics.js';
+import { agentMetrics } from '../../shared/metrics.js';
 import { natsOptions, natsSettings } from './natsSettings.js';
 import { dnsListenSetting, dnsOptionSettings, httpListenSetting, noEndpointsSetting, syncTimeoutSetting, ttlSetting, zoneSetting } from './commonSettings.js';
-import { frontendDnsOptions } from './dnsOptions.js';
+import { startAggregator, startFrontend } from './components.js';
 import { UsageError, type ListenAddress, type Setting, type SettingValues } from './settings.js';
 
 export const serveSettings: Setting[] = [
@@ -82,33 +80,13 @@ export async function serve(o: ServeOptions & SettingValues, logger: Logger): Pr
     }
     stack.add(() => log.close());
 
-    const aggregator = Aggregator.open({
-      log,
-      dbPath: join(o.dataDir, 'readmodel.db'),
-      expectedClusters: ids,
-      syncTimeoutMs: o.syncTimeout as number,
-      logger: logger.child({ service: 'aggregator' }),
-      metrics: aggregatorMetrics(obs.registry),
-    });
-    obs.check('aggregator', () => aggregator.readiness());
-    await aggregator.start();
-    stack.add(() => aggregator.stop());
+    const aggregator = await startAggregator(log, join(o.dataDir, 'readmodel.db'), ids, o, obs, stack, logger);
     if (nc) {
       const publisher = await NatsViewPublisher.start(nc, aggregator, { prefix: o.natsPrefix as string }, logger.child({ service: 'publisher' }));
       stack.add(() => publisher.stop());
     }
 
-    const frontend = new Frontend(aggregator, {
-      zones: o.zone,
-      listen: o.dnsListen,
-      ttl: o.ttl,
-      ...frontendDnsOptions(o),
-      logger: logger.child({ service: 'frontend' }),
-      metrics: frontendMetrics(obs.registry),
-    });
-    obs.check('frontend', () => frontend.readiness());
-    await frontend.start();
-    stack.add(() => frontend.stop());
+    const frontend = await startFrontend(aggregator, o, obs, stack, logger);
 
     const sink = eventLogSink(log);
     for (const [i, c] of o.cluster.entries()) {

@@ -1,0 +1,57 @@
+// Starting the aggregator and the frontend the same way in every command.
+import { Aggregator } from '../aggregator/aggregator.js';
+import { Frontend, type FrontendOptions } from '../frontend/server.js';
+import type { EventLog } from '../../shared/eventLog.js';
+import type { Logger } from '../../shared/logger.js';
+import { aggregatorMetrics, frontendMetrics } from '../../shared/metrics.js';
+import type { ViewFeed } from '../../shared/view.js';
+import type { Stack } from './lifecycle.js';
+import type { Observability } from './observability.js';
+import type { ListenAddress, SettingValues } from './settings.js';
+
+export function frontendOptions(o: SettingValues, obs: Observability, logger: Logger): FrontendOptions {
+  const out: FrontendOptions = {
+    zones: o.zone as string[],
+    listen: o.dnsListen as ListenAddress,
+    ttl: o.ttl as number,
+    startupTimeoutMs: o.startupTimeout as number,
+    answers: { rotate: !(o.noRoundRobin as boolean), ...(o.maxEndpoints !== undefined ? { maxEndpoints: o.maxEndpoints as number } : {}) },
+    logger: logger.child({ service: 'frontend' }),
+    metrics: frontendMetrics(obs.registry),
+  };
+  if (o.fallthrough !== undefined) out.fallthrough = { zones: o.fallthrough as string[] };
+  if ((o.upstream as ListenAddress[]).length > 0) out.upstreams = o.upstream as ListenAddress[];
+  if ((o.allowTransfer as string[]).length > 0) out.allowTransfer = o.allowTransfer as string[];
+  return out;
+}
+
+export async function startFrontend(feed: ViewFeed, o: SettingValues, obs: Observability, stack: Stack, logger: Logger): Promise<Frontend> {
+  const frontend = new Frontend(feed, frontendOptions(o, obs, logger));
+  obs.check('frontend', () => frontend.readiness());
+  await frontend.start();
+  stack.add(() => frontend.stop());
+  return frontend;
+}
+
+export async function startAggregator(
+  log: EventLog,
+  dbPath: string,
+  expectedClusters: string[],
+  o: SettingValues,
+  obs: Observability,
+  stack: Stack,
+  logger: Logger,
+): Promise<Aggregator> {
+  const aggregator = Aggregator.open({
+    log,
+    dbPath,
+    expectedClusters,
+    syncTimeoutMs: o.syncTimeout as number,
+    logger: logger.child({ service: 'aggregator' }),
+    metrics: aggregatorMetrics(obs.registry),
+  });
+  obs.check('aggregator', () => aggregator.readiness());
+  await aggregator.start();
+  stack.add(() => aggregator.stop());
+  return aggregator;
+}
