@@ -127,3 +127,14 @@ describe('settings: a switch with optional values (fallthrough [ZONES…])', () 
     assert.throws(() => get(['--config', configFile('fallthrough: {a: 1}\n')]), /expected true, false or a list/);
   });
 });
+
+describe('settings: views and networks', () => {
+  it('parses CLUSTER=CIDR[,CIDR…] and rejects bad ones with one line', async () => {
+    const { parseViewSpec } = await import('../services/cli/commonSettings.js');
+    assert.deepEqual(parseViewSpec('east=127.0.0.2,10.0.0.0/8,fd00::/8'), { cluster: 'east', networks: ['127.0.0.2/32', '10.0.0.0/8', 'fd00::/8'] });
+    assert.throws(() => parseViewSpec('East=10.0.0.0/8'), /expected CLUSTER=CIDR/);
+    assert.throws(() => parseViewSpec('=10.0.0.0/8'), /expected CLUSTER=CIDR/);
+    assert.throws(() => parseViewSpec('east=10.0.0.0/33'), /"10.0.0.0\/33" is not a network/);
+    assert.throws(() => parseViewSpec('east=nowhere'), /"nowhere" is not a network/);
+  });
+});

@@ -174,7 +174,7 @@ describe('RFC 6891: EDNS0', () => {
       ['tcp', 512, 65535],
     ];
     for (const [transport, payload, limit] of table) {
-      assert.equal(sizeLimit(transport, payload === undefined ? undefined : { version: 0, payloadSize: payload }), limit, `${transport} ${payload}`);
+      assert.equal(sizeLimit(transport, payload === undefined ? undefined : { version: 0, payloadSize: payload, ecsAt: -1, optEnd: 0 }), limit, `${transport} ${payload}`);
     }
   });
 
@@ -192,7 +192,7 @@ describe('RFC 6891: EDNS0', () => {
       const { response, p } = ask(fixed, query(seventy, 'A', edns ? { edns } : {}));
       assert.equal(p.flag_tc, truncated, `advertised ${edns}`);
       assert.equal(p.answers.length, truncated ? 0 : 70);
-      assert.ok(response.length <= sizeLimit('udp', edns ? { version: 0, payloadSize: edns } : undefined));
+      assert.ok(response.length <= sizeLimit('udp', edns ? { version: 0, payloadSize: edns, ecsAt: -1, optEnd: 0 } : undefined));
     }
   });
 });

@@ -1,5 +1,6 @@
 // Settings shared by several commands.
-import { parseCidr, parseDnsServer, parseDuration, parseInteger, parseListenAddress, parseZone, type Setting } from './settings.js';
+import { isClusterId } from '../../shared/events.js';
+import { parseCidr, parseDnsServer, parseDuration, parseInteger, parseListenAddress, parseZone, UsageError, type Setting } from './settings.js';
 
 export const zoneSetting: Setting = {
   flag: 'zone',
@@ -45,6 +46,15 @@ export const dnsOptionSettings: Setting[] = [
   { flag: 'startup-timeout', arg: 'duration', describe: 'how long to wait for a first view before opening the DNS port', parse: parseDuration, default: parseDuration('5s') },
   { flag: 'max-endpoints', arg: 'n', describe: 'answer at most N records per A, AAAA or SRV answer: a rotating subset of a large headless service', parse: parseInteger(1, 10000) },
   { flag: 'no-round-robin', describe: 'keep records in a fixed order instead of rotating them per query', default: false },
+  {
+    flag: 'view',
+    arg: 'cluster=cidr[,cidr…]',
+    describe: "clients from these networks get that importing cluster's view: its ClusterSetIPs and only the endpoints it imports",
+    repeatable: true,
+    parse: (v) => parseViewSpec(v),
+    default: [],
+  },
+  { flag: 'trust-ecs', arg: 'cidr', describe: 'clients whose EDNS Client Subnet decides their view (e.g. CoreDNS forwarders)', repeatable: true, parse: parseCidr, default: [] },
 ];
 
 export const syncTimeoutSetting: Setting = {
@@ -54,3 +64,17 @@ export const syncTimeoutSetting: Setting = {
   parse: parseDuration,
   default: parseDuration('60s'),
 };
+
+export interface ViewSpec {
+  cluster: string;
+  networks: string[];
+}
+
+// CLUSTER=CIDR[,CIDR…]
+export function parseViewSpec(v: string): ViewSpec {
+  const eq = v.indexOf('=');
+  const cluster = v.slice(0, eq).trim();
+  if (eq < 1 || !isClusterId(cluster)) throw new UsageError(`expected CLUSTER=CIDR[,CIDR…] with a cluster id (an RFC 1123 label), got ${JSON.stringify(v)}`);
+  const networks = v.slice(eq + 1).split(',').map((n) => parseCidr(n));
+  return { cluster, networks };
+}

@@ -5,6 +5,7 @@ import type { EventLog } from '../../shared/eventLog.js';
 import type { Logger } from '../../shared/logger.js';
 import { aggregatorMetrics, frontendMetrics } from '../../shared/metrics.js';
 import type { ViewFeed } from '../../shared/view.js';
+import type { ViewSpec } from './commonSettings.js';
 import type { Stack } from './lifecycle.js';
 import type { Observability } from './observability.js';
 import type { ListenAddress, SettingValues } from './settings.js';
@@ -22,6 +23,8 @@ export function frontendOptions(o: SettingValues, obs: Observability, logger: Lo
   if (o.fallthrough !== undefined) out.fallthrough = { zones: o.fallthrough as string[] };
   if ((o.upstream as ListenAddress[]).length > 0) out.upstreams = o.upstream as ListenAddress[];
   if ((o.allowTransfer as string[]).length > 0) out.allowTransfer = o.allowTransfer as string[];
+  if ((o.view as ViewSpec[]).length > 0) out.views = o.view as ViewSpec[];
+  if ((o.trustEcs as string[]).length > 0) out.trustEcs = o.trustEcs as string[];
   return out;
 }
 

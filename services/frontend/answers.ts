@@ -3,7 +3,7 @@
 // name and type (DESIGN.md, "DNS semantics"). Deltas recompile only the
 // services they touch. No sockets here.
 
-import { allSynced, type DnsView, type ServiceRecords, type ViewDelta, type ViewRecord } from '../../shared/view.js';
+import { allSynced, type DnsView, type ServiceOverlay, type ServiceRecords, type ViewDelta, type ViewRecord } from '../../shared/view.js';
 import { TailWriter } from './tailWriter.js';
 import { CLASS_IN, FLAG, MAX_NAME_LENGTH, RCODE, TYPE, isLabelStart, nameKey } from './wire.js';
 
@@ -80,6 +80,20 @@ export interface AnswerTable {
   namespaces: Set<string>;
   emptyNonTerminals: Map<string, number>; // name key → how many names or namespaces need it
   services: Map<string, ServiceNames>;
+  views: ViewAnswers[]; // per importing cluster answered on its own, what differs from the union
+}
+
+// What a cluster's clients get instead of the union (shared/view.ts
+// ServiceOverlay): the names of the services its overlay holds, and which
+// union names it hides (the services it replaces or has no name for).
+export interface ViewAnswers {
+  readonly cluster: string;
+  overlay: Map<string, ServiceRecords | null>; // the cluster's overlay in the served view
+  names: Map<string, Answer[]>[]; // per zone of AnswerTable.zones, by relative name key
+  emptyNonTerminals: Map<string, number>; // above `names`
+  hidden: Map<string, number>; // union name keys the overlay replaces or removes
+  hiddenAncestors: Map<string, number>; // the union's empty non-terminals above them, counted as the union counts them
+  services: Map<string, { own: ServiceNames | undefined; hidden: ServiceNames | undefined }>;
 }
 
 const NO_BYTES = Buffer.alloc(0);
@@ -88,7 +102,8 @@ export const REFUSED = noRecords(FLAG.QR | RCODE.REFUSED);
 export const SERVFAIL = noRecords(FLAG.QR | RCODE.SERVFAIL);
 
 // The table before the first snapshot: zones known, no names.
-export function pendingAnswers(zones: string[], ttl: number, options: AnswerOptions = {}): AnswerTable {
+// `viewClusters`: the importing clusters whose clients are answered from their overlay.
+export function pendingAnswers(zones: string[], ttl: number, options: AnswerOptions = {}, viewClusters: string[] = []): AnswerTable {
   if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_TTL) throw new Error(`invalid TTL: ${ttl} (whole seconds, 0 to ${MAX_TTL})`);
   const maxEndpoints = options.maxEndpoints ?? Infinity;
   if (maxEndpoints !== Infinity && (!Number.isInteger(maxEndpoints) || maxEndpoints < 1)) throw new Error(`invalid maximum of endpoints: ${maxEndpoints} (a whole number, at least 1)`);
@@ -104,11 +119,20 @@ export function pendingAnswers(zones: string[], ttl: number, options: AnswerOpti
     namespaces: new Set(),
     emptyNonTerminals: new Map(),
     services: new Map(),
+    views: [...new Set(viewClusters)].map((cluster) => ({
+      cluster,
+      overlay: new Map(),
+      names: keys.map(() => new Map()),
+      emptyNonTerminals: new Map(),
+      hidden: new Map(),
+      hiddenAncestors: new Map(),
+      services: new Map(),
+    })),
   };
 }
 
-export function compileAnswers(view: DnsView, zones: string[], ttl: number, options: AnswerOptions = {}): AnswerTable {
-  const table = pendingAnswers(zones, ttl, options);
+export function compileAnswers(view: DnsView, zones: string[], ttl: number, options: AnswerOptions = {}, viewClusters: string[] = []): AnswerTable {
+  const table = pendingAnswers(zones, ttl, options, viewClusters);
   table.version = view.version;
   table.serial = serialOf(view.version);
   table.synced = allSynced(view);
@@ -116,6 +140,13 @@ export function compileAnswers(view: DnsView, zones: string[], ttl: number, opti
   acquire(table.emptyNonTerminals, nameKey(SERVICES_NAME)); // held for good
   for (const namespace of view.namespaces) addNamespace(table, namespace);
   for (const [key, records] of Object.entries(view.services)) addService(table, key, records);
+  for (const answers of table.views) {
+    const overlay: ServiceOverlay = view.views && Object.hasOwn(view.views, answers.cluster) ? view.views[answers.cluster]! : {};
+    for (const [key, records] of Object.entries(overlay)) {
+      answers.overlay.set(key, records);
+      refreshViewService(table, answers, key);
+    }
+  }
   return table;
 }
 
@@ -133,26 +164,34 @@ export function applyDelta(table: AnswerTable, delta: ViewDelta): boolean {
     removeService(table, key);
     addService(table, key, records);
   }
+  for (const answers of table.views) applyOverlayDelta(table, answers, delta);
   table.version = delta.to;
   table.serial = serialOf(delta.to);
   return true;
 }
 
 // `name` is a query's name key (wire.ts Query.name). Zone transfers are
-// transfer.ts's; here they are REFUSED, as are classes other than IN.
-export function lookup(table: AnswerTable, name: string, qtype: number, qclass: number): Answer {
-  const zone = findZone(table.zones, name);
+// transfer.ts's; here they are REFUSED, as are classes other than IN. With
+// `view`, its names come first, then the union's it does not hide.
+export function lookup(table: AnswerTable, name: string, qtype: number, qclass: number, view?: ViewAnswers): Answer {
+  const z = findZone(table.zones, name);
+  const zone = table.zones[z];
   if (!zone || qclass !== CLASS_IN || qtype === TYPE.AXFR || qtype === TYPE.IXFR) return REFUSED;
   const relative = name.slice(0, name.length - zone.key.length);
-  const answers = zone.names.get(relative);
+  const answers = view ? (view.names[z]!.get(relative) ?? (view.hidden.has(relative) ? undefined : zone.names.get(relative))) : zone.names.get(relative);
   if (answers) {
     // ANY gets one RRset (RFC 8482): the first, A before AAAA before SRV, SOA at the apex.
     if (qtype === TYPE.ANY && answers[0]) return answers[0];
     for (const a of answers) if (a.qtype === qtype) return a;
     return zone.nodata[relative.length] ?? SERVFAIL;
   }
-  if (table.emptyNonTerminals.has(relative)) return zone.nodata[relative.length] ?? SERVFAIL;
+  if (view ? isViewEmptyNonTerminal(table, view, relative) : table.emptyNonTerminals.has(relative)) return zone.nodata[relative.length] ?? SERVFAIL;
   return table.synced ? (zone.nxdomain[relative.length] ?? SERVFAIL) : SERVFAIL;
+}
+
+// Above the view's own names, or above a union name it does not hide.
+function isViewEmptyNonTerminal(table: AnswerTable, view: ViewAnswers, relative: string): boolean {
+  return view.emptyNonTerminals.has(relative) || (table.emptyNonTerminals.get(relative) ?? 0) > (view.hiddenAncestors.get(relative) ?? 0);
 }
 
 // The zone whose apex is the name key `name`.
@@ -160,9 +199,13 @@ export function zoneAt(table: AnswerTable, name: string): Zone | undefined {
   return table.zones.find((zone) => zone.key === name);
 }
 
-function findZone(zones: Zone[], name: string): Zone | undefined {
-  for (const zone of zones) if (name.endsWith(zone.key) && isLabelStart(name, name.length - zone.key.length)) return zone;
-  return undefined;
+// The index of the innermost zone `name` lies in, -1 when none.
+function findZone(zones: Zone[], name: string): number {
+  for (let z = 0; z < zones.length; z++) {
+    const key = zones[z]!.key;
+    if (name.endsWith(key) && isLabelStart(name, name.length - key.length)) return z;
+  }
+  return -1;
 }
 
 function zoneKey(zone: string): string {
@@ -187,8 +230,16 @@ function removeNamespace(table: AnswerTable, namespace: string): void {
 }
 
 function addService(table: AnswerTable, service: string, records: ServiceRecords): void {
-  const names = servedNames(records);
-  const keys = names.map(nameKey);
+  const compiled = compileService(table, records, table.zones.map((zone) => zone.names));
+  for (const ancestor of compiled.ancestors) acquire(table.emptyNonTerminals, ancestor);
+  table.services.set(service, compiled);
+}
+
+// Compiles a service's names into `names` (one map per zone); its name keys
+// and the empty non-terminals above them.
+function compileService(table: AnswerTable, records: ServiceRecords, names: Map<string, Answer[]>[]): ServiceNames {
+  const served = servedNames(records);
+  const keys = served.map(nameKey);
   const ancestors = new Set<string>();
   for (const key of keys) {
     for (let at = key.charCodeAt(0) + 1; at < key.length; at += key.charCodeAt(at) + 1) {
@@ -197,13 +248,56 @@ function addService(table: AnswerTable, service: string, records: ServiceRecords
       ancestors.add(ancestor);
     }
   }
-  for (const zone of table.zones) {
-    const compiled = names.map((name, i) => nameAnswers(keys[i]!, records.names[name]!, records, zone.key, table.ttl));
+  table.zones.forEach((zone, z) => {
+    const compiled = served.map((name, i) => nameAnswers(keys[i]!, records.names[name]!, records, zone.key, table.ttl));
     shareBytes(compiled.flat());
-    compiled.forEach((answers, i) => zone.names.set(keys[i]!, answers));
+    compiled.forEach((answers, i) => names[z]!.set(keys[i]!, answers));
+  });
+  return { names: keys, ancestors: Array.from(ancestors), records };
+}
+
+// A delta's changes to a view: its overlay entries, its whole overlay when
+// its cluster is no longer synced, and the union of services it overlays.
+// The union is already updated.
+function applyOverlayDelta(table: AnswerTable, view: ViewAnswers, delta: ViewDelta): void {
+  const changed = new Set<string>();
+  const change = delta.views && Object.hasOwn(delta.views, view.cluster) ? delta.views[view.cluster] : undefined;
+  if (change) {
+    for (const key of change.remove) view.overlay.delete(key);
+    for (const [key, records] of Object.entries(change.upsert)) view.overlay.set(key, records);
+    for (const key of [...change.remove, ...Object.keys(change.upsert)]) changed.add(key);
   }
-  for (const ancestor of ancestors) acquire(table.emptyNonTerminals, ancestor);
-  table.services.set(service, { names: keys, ancestors: Array.from(ancestors), records });
+  if (delta.clusters && !delta.clusters.some((c) => c.id === view.cluster && c.synced)) {
+    for (const key of view.overlay.keys()) changed.add(key);
+    view.overlay.clear();
+  }
+  for (const key of [...delta.services.remove, ...Object.keys(delta.services.upsert)]) if (view.overlay.has(key)) changed.add(key);
+  for (const key of changed) refreshViewService(table, view, key);
+}
+
+// Recompiles what `view` holds for `service` from its overlay entry and the
+// union's names for it, dropping what it held before.
+function refreshViewService(table: AnswerTable, view: ViewAnswers, service: string): void {
+  const held = view.services.get(service);
+  if (held?.own) {
+    for (const names of view.names) for (const key of held.own.names) names.delete(key);
+    for (const ancestor of held.own.ancestors) release(view.emptyNonTerminals, ancestor);
+  }
+  if (held?.hidden) {
+    for (const key of held.hidden.names) release(view.hidden, key);
+    for (const ancestor of held.hidden.ancestors) release(view.hiddenAncestors, ancestor);
+  }
+  view.services.delete(service);
+  if (!view.overlay.has(service)) return;
+  const records = view.overlay.get(service);
+  const hidden = table.services.get(service);
+  if (hidden) {
+    for (const key of hidden.names) acquire(view.hidden, key);
+    for (const ancestor of hidden.ancestors) acquire(view.hiddenAncestors, ancestor);
+  }
+  const own = records ? compileService(table, records, view.names) : undefined;
+  for (const ancestor of own?.ancestors ?? []) acquire(view.emptyNonTerminals, ancestor);
+  view.services.set(service, { own, hidden });
 }
 
 // The names of a service the frontend answers for: those it can write as labels.

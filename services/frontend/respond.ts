@@ -3,10 +3,11 @@
 // precompiled records, copied whole RRset by whole RRset while they fit;
 // only id, flags, counts, an SOA serial and additional owners are written.
 
+import type net from 'node:net';
 import type { QueryCounts } from '../../shared/metrics.js';
-import { lookup, noRecords, type Answer, type AnswerTable, type TargetAddresses } from './answers.js';
+import { lookup, noRecords, type Answer, type AnswerTable, type TargetAddresses, type ViewAnswers } from './answers.js';
 import { POINTED_RECORD_LENGTH, SRV_TARGET_OFFSET } from './tailWriter.js';
-import { EDNS_PAYLOAD_SIZE, FLAG, HEADER_LENGTH, MAX_POINTER_TARGET, OPCODE_MASK, OPT_LENGTH, RCODE, parseQuery, writeOpt, type Edns, type Query } from './wire.js';
+import { EDNS_PAYLOAD_SIZE, FLAG, HEADER_LENGTH, MAX_POINTER_TARGET, OPCODE_MASK, OPT_LENGTH, RCODE, parseQuery, readClientSubnet, writeOpt, type ClientSubnet, type Edns, type Query } from './wire.js';
 
 const PLAIN_UDP_LIMIT = 512;
 const TCP_LIMIT = 65535;
@@ -19,6 +20,14 @@ const BADVERS = noRecords(FLAG.QR | RCODE.NOERROR);
 
 export type Transport = 'udp' | 'tcp';
 
+// Which of the table's views answers a client (server.ts builds it from
+// FrontendOptions.views and trustEcs).
+export interface ViewRouting {
+  anyView: net.BlockList; // every view's networks: one check sends other clients to the union
+  views: { view: number; networks: net.BlockList }[]; // in the configured order, the first match wins; view indexes AnswerTable.views
+  trustEcs: net.BlockList | undefined; // whose Client Subnet option picks the view instead of their own address
+}
+
 // The additional RRsets a response takes: (start, end, owner pointer,
 // record length) in `bytes`, and how many; reused by every response.
 let picked = new Int32Array(4 * 64);
@@ -30,8 +39,9 @@ let seen = new Uint32Array(64);
 let stamp = 0;
 
 // undefined: stay silent (no readable header, or not a query).
-// `counts` gets every answered query by type and rcode.
-export function respond(packet: Buffer, table: AnswerTable, transport: Transport, counts?: QueryCounts): Buffer | undefined {
+// `counts` gets every answered query by type and rcode. With `routing`, the
+// `client` address (or the client subnet it is trusted to send) picks a view.
+export function respond(packet: Buffer, table: AnswerTable, transport: Transport, counts?: QueryCounts, client?: string, routing?: ViewRouting): Buffer | undefined {
   const query = parseQuery(packet);
   if (query.kind === 'ignored') return undefined;
   if (query.kind === 'rejected') {
@@ -40,11 +50,36 @@ export function respond(packet: Buffer, table: AnswerTable, transport: Transport
   }
   if (query.edns && query.edns.version > 0) {
     counts?.add(query.qtype, BADVERS_RCODE);
-    return message(packet, query, BADVERS, table, transport, BADVERS_HIGH_BITS);
+    return message(packet, query, BADVERS, table, transport, BADVERS_HIGH_BITS, undefined);
   }
-  const answer = lookup(table, query.name, query.qtype, query.qclass);
+  let view: ViewAnswers | undefined;
+  let subnet: ClientSubnet | undefined;
+  if (routing && client !== undefined) {
+    let address = client;
+    if (query.edns && query.edns.ecsAt >= 0 && routing.trustEcs && routing.trustEcs.check(client, familyOf(client))) {
+      const read = readClientSubnet(packet, query.edns);
+      if (typeof read === 'string') {
+        counts?.add(query.qtype, RCODE.FORMERR);
+        return headerOnly(query.id, query.flags, RCODE.FORMERR);
+      }
+      subnet = read;
+      if (read.sourcePrefix > 0) address = read.address; // a /0 asks for an answer that does not depend on the client
+    }
+    view = viewOf(routing, table, address);
+  }
+  const answer = lookup(table, query.name, query.qtype, query.qclass, view);
   counts?.add(query.qtype, answer.flags & RCODE_MASK);
-  return message(packet, query, answer, table, transport, 0);
+  return message(packet, query, answer, table, transport, 0, subnet);
+}
+
+const familyOf = (address: string): 'ipv4' | 'ipv6' => (address.includes(':') ? 'ipv6' : 'ipv4');
+
+// The view of the first networks `address` lies in; none: the union.
+function viewOf(routing: ViewRouting, table: AnswerTable, address: string): ViewAnswers | undefined {
+  const family = familyOf(address);
+  if (!routing.anyView.check(address, family)) return undefined;
+  for (const { view, networks } of routing.views) if (networks.check(address, family)) return table.views[view];
+  return undefined;
 }
 
 // The most a response may hold: 512 octets without EDNS, else what the client
@@ -57,8 +92,9 @@ export function sizeLimit(transport: Transport, edns: Edns | undefined): number 
 // Whole RRsets while they fit, answer and authority first; TC when an answer
 // or authority RRset had to stay out (dropped additional records set no TC,
 // RFC 2181 §9). OPT is always kept (RFC 6891 §7).
-function message(packet: Buffer, query: Query, answer: Answer, table: AnswerTable, transport: Transport, extendedRcode: number): Buffer {
-  const optLength = query.edns ? OPT_LENGTH : 0;
+// `subnet`: the client subnet option to echo in OPT.
+function message(packet: Buffer, query: Query, answer: Answer, table: AnswerTable, transport: Transport, extendedRcode: number, subnet: ClientSubnet | undefined): Buffer {
+  const optLength = query.edns ? OPT_LENGTH + (subnet ? subnet.length : 0) : 0;
   const limit = sizeLimit(transport, query.edns) - optLength;
   const answerAt = query.questionEnd;
   // The records kept: a window of `count` from `first` on, wrapping round,
@@ -103,7 +139,7 @@ function message(packet: Buffer, query: Query, answer: Answer, table: AnswerTabl
       out[r + 1] = owner & 0xff;
     }
   }
-  if (optLength) writeOpt(out, at, extendedRcode);
+  if (optLength) writeOpt(out, at, extendedRcode, subnet && { packet, option: subnet });
   return out;
 }
 

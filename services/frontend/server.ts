@@ -10,7 +10,7 @@ import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { FrontendMetrics, QueryCounts } from '../../shared/metrics.js';
 import type { DnsView, ViewDelta, ViewFeed } from '../../shared/view.js';
 import { applyDelta, compileAnswers, pendingAnswers, type AnswerOptions, type AnswerTable } from './answers.js';
-import { respond } from './respond.js';
+import { respond, type ViewRouting } from './respond.js';
 import { isTransferRequest, transferMessages } from './transfer.js';
 import { Forwarder, type Upstream } from './upstream.js';
 import { FLAG, RCODE, TYPE, isLabelStart, nameKey, parseQuery, type Query } from './wire.js';
@@ -34,6 +34,13 @@ export interface FrontendOptions {
   // (AXFR/IXFR over TCP); everyone else, and UDP, gets REFUSED.
   allowTransfer?: string[];
   answers?: AnswerOptions; // round robin and --max-endpoints
+  // Clients in `networks` (CIDRs or addresses) are answered as the importing
+  // cluster `cluster` sees the clusterset (its overlay in the view); the
+  // first entry whose networks hold the client wins; everyone else gets the union.
+  views?: { cluster: string; networks: string[] }[];
+  // Clients (CIDRs or addresses) whose EDNS Client Subnet option (RFC 7871)
+  // picks the view instead of their own address, e.g. a forwarding resolver.
+  trustEcs?: string[];
 }
 
 const DEFAULT_TTL = 5;
@@ -61,6 +68,8 @@ export class Frontend {
   private readonly forwarder: Forwarder | undefined;
   private readonly forwarding: ForwardingRule;
   private readonly transferClients: net.BlockList | undefined;
+  private readonly routing: ViewRouting | undefined;
+  private readonly viewClusters: string[];
 
   constructor(
     private readonly feed: ViewFeed,
@@ -70,9 +79,12 @@ export class Frontend {
     this.log = opts.logger ?? silentLogger;
     this.metrics = opts.metrics;
     this.queryCounts = opts.metrics?.queries;
-    this.table = pendingAnswers(opts.zones, this.ttl, opts.answers);
+    const views = opts.views ?? [];
+    this.viewClusters = [...new Set(views.map((v) => v.cluster))];
+    this.routing = views.length > 0 ? viewRouting(views, this.viewClusters, opts.trustEcs ?? []) : undefined;
+    this.table = pendingAnswers(opts.zones, this.ttl, opts.answers, this.viewClusters);
     this.forwarding = forwardingRule(opts.zones, opts.fallthrough?.zones);
-    this.transferClients = opts.allowTransfer && opts.allowTransfer.length > 0 ? transferAllowList(opts.allowTransfer) : undefined;
+    this.transferClients = opts.allowTransfer && opts.allowTransfer.length > 0 ? addressList(opts.allowTransfer, 'allowTransfer') : undefined;
     if (opts.upstreams && opts.upstreams.length > 0) {
       this.forwarder = new Forwarder({ upstreams: opts.upstreams, timeoutMs: opts.upstreamTimeoutMs, maxInFlight: opts.upstreamMaxInFlight, logger: this.log });
     }
@@ -131,7 +143,7 @@ export class Frontend {
 
   private onSnapshot(view: DnsView): void {
     try {
-      this.table = compileAnswers(view, this.opts.zones, this.ttl, this.opts.answers);
+      this.table = compileAnswers(view, this.opts.zones, this.ttl, this.opts.answers, this.viewClusters);
       this.awaitingSnapshot = false;
       this.metrics?.snapshotVersion.set(view.version);
       this.log.debug({ version: view.version }, 'view snapshot loaded');
@@ -190,7 +202,7 @@ export class Frontend {
 
   private onDatagram(packet: Buffer, peer: dgram.RemoteInfo): void {
     try {
-      const response = respond(packet, this.table, 'udp', this.queryCounts);
+      const response = respond(packet, this.table, 'udp', this.queryCounts, peer.address, this.routing);
       if (!response) return;
       const upstream = this.fallthrough(packet, response);
       if (upstream) {
@@ -257,7 +269,7 @@ export class Frontend {
       const end = at + TCP_LENGTH_PREFIX + data.readUInt16BE(at);
       if (end > data.length) break;
       const packet = data.subarray(at + TCP_LENGTH_PREFIX, end);
-      const response = respond(packet, this.table, 'tcp', this.queryCounts);
+      const response = respond(packet, this.table, 'tcp', this.queryCounts, socket.remoteAddress, this.routing);
       at = end;
       if (!response) {
         socket.destroy();
@@ -324,7 +336,17 @@ function underAny(name: string, zones: string[]): boolean {
   return zones.some((zone) => name.endsWith(zone) && isLabelStart(name, name.length - zone.length));
 }
 
-function transferAllowList(cidrs: string[]): net.BlockList {
+// `views` is non-empty; `clusters` are their clusters, each once, as AnswerTable.views holds them.
+function viewRouting(views: { cluster: string; networks: string[] }[], clusters: string[], trustEcs: string[]): ViewRouting {
+  return {
+    anyView: addressList(views.flatMap((v) => v.networks), 'views'),
+    views: views.map((v) => ({ view: clusters.indexOf(v.cluster), networks: addressList(v.networks, `views (${v.cluster})`) })),
+    trustEcs: trustEcs.length > 0 ? addressList(trustEcs, 'trustEcs') : undefined,
+  };
+}
+
+// `option` names the setting in the error.
+function addressList(cidrs: string[], option: string): net.BlockList {
   const list = new net.BlockList();
   for (const cidr of cidrs) {
     const [address = '', bits, ...rest] = cidr.trim().split('/');
@@ -332,7 +354,7 @@ function transferAllowList(cidrs: string[]): net.BlockList {
     const max = family === 6 ? 128 : 32;
     const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
     if (family === 0 || rest.length > 0 || !(prefix <= max)) {
-      throw new Error(`allowTransfer: ${JSON.stringify(cidr)} is not an IP address or CIDR`);
+      throw new Error(`${option}: ${JSON.stringify(cidr)} is not an IP address or CIDR`);
     }
     list.addSubnet(address, prefix, family === 6 ? 'ipv6' : 'ipv4');
   }

@@ -13,10 +13,27 @@ export const MAX_POINTER_TARGET = 0x3fff; // a compression pointer has 14 bits o
 export const EDNS_PAYLOAD_SIZE = 1232; // what we accept, advertised in our OPT (DNS flag day 2020)
 export const OPT_LENGTH = 11; // root owner, fixed fields, no options
 const MAX_LABEL_LENGTH = 63;
+const OPTION_HEADER_LENGTH = 4; // code, length
+const ECS_OPTION = 8; // EDNS Client Subnet, RFC 7871
+const ECS_FIXED_LENGTH = 4; // family, source prefix, scope prefix
+const ECS_FAMILIES: Record<number, { family: 4 | 6; bits: number }> = { 1: { family: 4, bits: 32 }, 2: { family: 6, bits: 128 } };
 
 export interface Edns {
   version: number;
   payloadSize: number; // as advertised; callers apply the 512 floor and our own limit
+  // Where the first Client Subnet option starts (its code), -1 when none;
+  // read only for clients trusted with it (readClientSubnet).
+  ecsAt: number;
+  optEnd: number; // where the OPT record's data ends
+}
+
+// A Client Subnet option of a query (RFC 7871 §6), checked.
+export interface ClientSubnet {
+  family: 4 | 6;
+  sourcePrefix: number;
+  address: string; // the prefix's first address, as text
+  at: number; // the option in the query: packet[at, at + length)
+  length: number;
 }
 
 export interface Query {
@@ -103,12 +120,51 @@ function findEdns(packet: Buffer, start: number): Edns | undefined | string {
       if (i < beforeAdditional) return 'OPT outside the additional section';
       if (edns) return 'more than one OPT record';
       if (!isRootName(packet, owner)) return 'OPT not owned by the root';
-      edns = { version: packet[offset + 5] ?? 0, payloadSize: packet.readUInt16BE(offset + 2) };
+      const optEnd = offset + 10 + packet.readUInt16BE(offset + 8);
+      edns = { version: packet[offset + 5] ?? 0, payloadSize: packet.readUInt16BE(offset + 2), ecsAt: findOption(packet, offset + 10, optEnd, ECS_OPTION), optEnd };
     }
     offset += 10 + packet.readUInt16BE(offset + 8);
     if (offset > packet.length) return 'record data runs past the end';
   }
   return edns;
+}
+
+// Where the first option `code` in OPT data [start, end) starts, -1 when none.
+function findOption(packet: Buffer, start: number, end: number, code: number): number {
+  for (let at = start; at + OPTION_HEADER_LENGTH <= end && at + OPTION_HEADER_LENGTH <= packet.length; at += OPTION_HEADER_LENGTH + packet.readUInt16BE(at + 2)) {
+    if (packet.readUInt16BE(at) === code) return at;
+  }
+  return -1;
+}
+
+// The query's Client Subnet option, or why it is malformed (FORMERR, RFC
+// 7871 §6): an unknown family, a source prefix longer than the address, more
+// or fewer address octets than the prefix needs, or address bits set beyond
+// it. A query's scope prefix (which should be 0) is not checked.
+export function readClientSubnet(packet: Buffer, edns: Edns): ClientSubnet | string {
+  const at = edns.ecsAt;
+  const dataLength = packet.readUInt16BE(at + 2);
+  const length = OPTION_HEADER_LENGTH + dataLength;
+  if (at + length > edns.optEnd || at + length > packet.length) return 'client subnet option runs past the OPT record';
+  if (dataLength < ECS_FIXED_LENGTH) return 'client subnet option shorter than its fixed fields';
+  const family = ECS_FAMILIES[packet.readUInt16BE(at + 4)];
+  if (!family) return `client subnet family ${packet.readUInt16BE(at + 4)} unknown`;
+  const sourcePrefix = packet[at + 6]!;
+  if (sourcePrefix > family.bits) return `client subnet source prefix /${sourcePrefix} longer than the address`;
+  const octets = dataLength - ECS_FIXED_LENGTH;
+  if (octets !== Math.ceil(sourcePrefix / 8)) return `client subnet address of ${octets} octets for a /${sourcePrefix} prefix`;
+  const spareBits = octets * 8 - sourcePrefix;
+  if (octets > 0 && (packet[at + length - 1]! & ((1 << spareBits) - 1)) !== 0) return 'client subnet address has bits set beyond its prefix';
+  const address = Buffer.alloc(family.bits / 8);
+  packet.copy(address, 0, at + OPTION_HEADER_LENGTH + ECS_FIXED_LENGTH, at + length);
+  return { family: family.family, sourcePrefix, address: addressText(address), at, length };
+}
+
+function addressText(bytes: Buffer): string {
+  if (bytes.length === 4) return bytes.join('.');
+  const groups: string[] = [];
+  for (let at = 0; at < bytes.length; at += 2) groups.push(bytes.readUInt16BE(at).toString(16));
+  return groups.join(':');
 }
 
 // The root label, or a pointer to one.
@@ -158,11 +214,17 @@ export function isLabelStart(key: string, offset: number): boolean {
 }
 
 // An OPT record at `at`: root owner, our payload size as the class, the upper
-// 8 bits of the extended RCODE, version 0, no options.
-export function writeOpt(out: Buffer, at: number, extendedRcode: number): void {
+// 8 bits of the extended RCODE, version 0, and no options but the query's
+// client subnet when given, echoed with scope prefix = source prefix
+// (RFC 7871 §7.2.1: the answer holds for the whole source prefix).
+export function writeOpt(out: Buffer, at: number, extendedRcode: number, subnet?: { packet: Buffer; option: ClientSubnet }): void {
   out[at] = 0;
   out.writeUInt16BE(TYPE.OPT, at + 1);
   out.writeUInt16BE(EDNS_PAYLOAD_SIZE, at + 3);
   out.writeUInt32BE(extendedRcode * 2 ** 24, at + 5);
-  out.writeUInt16BE(0, at + 9);
+  out.writeUInt16BE(subnet ? subnet.option.length : 0, at + 9);
+  if (!subnet) return;
+  const { packet, option } = subnet;
+  packet.copy(out, at + OPT_LENGTH, option.at, option.at + option.length);
+  out[at + OPT_LENGTH + OPTION_HEADER_LENGTH + 3] = option.sourcePrefix;
 }
