@@ -49,6 +49,7 @@ const MIGRATIONS = [
 export interface SqliteEventLogOptions {
   pollIntervalMs?: number; // how often a waiting follower looks for other processes' appends
   followBatchSize?: number; // most events in one batch from follow
+  clock?: () => number; // ms since the epoch, stamped on appends; tests script a timeline with it
 }
 
 interface EventRow {
@@ -74,6 +75,7 @@ export class SqliteEventLog implements EventLog {
     private readonly db: Db,
     private readonly pollIntervalMs: number,
     private readonly followBatchSize: number,
+    private readonly clock: () => number,
   ) {
     this.insert = db.prepare<[string, string, number, string], { seq: number }>(
       'INSERT INTO events (id, cluster, time, payload) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq',
@@ -89,7 +91,7 @@ export class SqliteEventLog implements EventLog {
     this.newest = db.prepare<[], number>('SELECT seq FROM events ORDER BY seq DESC LIMIT 1').pluck();
     this.appendAll = db.transaction((items: AppendItem[]): AppendResult[] => {
       // One time per call, never before the previous event's: seqAtTime is one index seek.
-      const time = Math.max(Date.now(), this.lastTime.get() ?? 0);
+      const time = Math.max(this.clock(), this.lastTime.get() ?? 0);
       return items.map((item) => {
         const inserted = this.insert.get(item.id, item.cluster, time, item.payload);
         if (inserted) return { seq: inserted.seq, duplicate: false };
@@ -100,7 +102,7 @@ export class SqliteEventLog implements EventLog {
 
   static open(path: string, options: SqliteEventLogOptions = {}): SqliteEventLog {
     const db = openSqlite(path, 'event log', MIGRATIONS);
-    return new SqliteEventLog(db, options.pollIntervalMs ?? 500, options.followBatchSize ?? 1000);
+    return new SqliteEventLog(db, options.pollIntervalMs ?? 500, options.followBatchSize ?? 1000, options.clock ?? Date.now);
   }
 
   async append(items: AppendItem[]): Promise<AppendResult[]> {

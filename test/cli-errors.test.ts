@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentSettings } from '../services/cli/agent.js';
+import { diffSettings, historySettings, replaySettings, resolveSettings as auditResolveSettings } from '../services/cli/audit.js';
 import { aggregatorSettings } from '../services/cli/aggregator.js';
 import { frontendSettings } from '../services/cli/frontend.js';
 import { serveSettings } from '../services/cli/serve.js';
@@ -26,17 +27,21 @@ describe('mcsdns command line', () => {
     ['agent', agentSettings],
     ['aggregator', aggregatorSettings],
     ['frontend', frontendSettings],
+    ['replay', replaySettings],
+    ['audit resolve', auditResolveSettings],
+    ['audit history', historySettings],
+    ['audit diff', diffSettings],
   ];
   for (const [name, settings] of commands) {
     it(`documents every ${name} flag and its environment variable in --help`, () => {
-      const r = run([name, '--help']);
+      const r = run([...name.split(' '), '--help']);
       assert.equal(r.code, 0);
       for (const s of settings) {
         assert.ok(r.stdout.includes(`--${s.flag}`), `--${s.flag} missing from help`);
         assert.ok(r.stdout.includes(`MCSDNS_${s.flag.toUpperCase().replace(/-/g, '_')}`));
       }
       assert.match(r.stdout, /--config <file>/);
-      assert.match(run(['--help']).stdout, new RegExp(`\\b${name}\\b`));
+      assert.match(run(name.startsWith('audit ') ? ['audit', '--help'] : ['--help']).stdout, new RegExp(`\\b${name.replace('audit ', '')}\\b`));
     });
   }
 
@@ -73,6 +78,9 @@ describe('mcsdns command line', () => {
     { title: 'a bad NATS URL', args: ['frontend', '--nats', 'http://x/y'], code: 2, message: /is not a NATS URL/ },
     { title: 'a TLS cert without its key', args: ['frontend', '--nats', 'nats://127.0.0.1:4222', '--nats-tls-cert', '/x.pem'], code: 2, message: /--nats-tls-cert and --nats-tls-key go together/ },
     { title: 'an unreadable NATS credentials file', args: ['frontend', '--nats', 'nats://127.0.0.1:4222', '--nats-creds', join(dir, 'none.creds')], code: 1, message: /none\.creds/ },
+    { title: 'an audit without a log', args: ['audit', 'resolve', 'web.prod.svc.clusterset.local'], code: 2, message: /give the event log: --data-dir DIR \(embedded\) or --nats URL/ },
+    { title: 'an audit of a missing log', args: ['audit', 'diff', '--from', '1', '--to', 'now', '--data-dir', join(dir, 'nothing')], code: 2, message: /no event log at .*nothing\/events\.db/ },
+    { title: 'a replay without --to', args: ['replay', '--db', join(dir, 'r.db'), '--data-dir', dir], code: 2, message: /--to is required/ },
     { title: 'an aggregator without --db', args: ['aggregator', '--nats', 'nats://127.0.0.1:4222'], code: 2, message: /--db is required/ },
     { title: 'a bad duration', args: ['aggregator', '--nats', 'nats://127.0.0.1:4222', '--db', join(dir, 'x.db'), '--event-retention', 'forever'], code: 2, message: /--event-retention: expected a duration/ },
   ];

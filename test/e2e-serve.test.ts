@@ -1,7 +1,7 @@
 // End to end: stand-in API servers → the built `mcsdns serve` binary → DNS.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -149,6 +149,21 @@ describe('mcsdns serve end to end', () => {
     rm.close();
     assert.equal(applied.s, logAfter[logAfter.length - 1]!.seq);
     assert.equal(imports.n, 4); // web and db, imported by both clusters; api was deleted
+  });
+
+  it('answers audit questions about its own history', () => {
+    const audit = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [main, ...args, '--data-dir', dataDir], { encoding: 'utf8', timeout: 30000 });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.match(audit('audit', 'resolve', `api.prod.svc.${Z}`, 'AAAA'), /status: NXDOMAIN/);
+    const history = JSON.parse(audit('audit', 'history', 'prod/api', '--json')) as { seq: number; event: string }[];
+    assert.match(history[0]!.event, /upsert ServiceImport prod\/api/);
+    const then = audit('audit', 'resolve', `api.prod.svc.${Z}`, 'AAAA', '--at', String(history[0]!.seq));
+    assert.match(then, /status: NOERROR/);
+    assert.match(then, /AAAA\s+fd00:96::20/);
+    assert.ok(history.some((h) => /sync-end ServiceImport|delete ServiceImport prod\/api/.test(h.event)), 'the removal is in the history');
   });
 
   it('refuses a second serve on the same data directory, and a port in use, with one line each', async () => {

@@ -7,6 +7,8 @@ import { agentSettings, runAgent } from './agent.js';
 import { aggregatorSettings, runAggregator } from './aggregator.js';
 import { frontendSettings, runFrontend } from './frontend.js';
 import { untilSignal, type Running } from './lifecycle.js';
+import { AuditInputError } from '../audit/time.js';
+import { auditDiff, auditHistory, auditResolve, diffSettings, historySettings, replay, replaySettings, resolveSettings as auditResolveSettings } from './audit.js';
 import { corefileLayer } from './corefileLayer.js';
 import { serve, serveSettings, type ServeOptions } from './serve.js';
 import { defineSettings, resolveSettings, UsageError, type Setting, type SettingValues } from './settings.js';
@@ -61,6 +63,49 @@ for (const spec of commands) {
   });
 }
 
+// One-shot questions: they print their answer and exit; logs only from warnings on.
+interface QuestionSpec {
+  parent: Command;
+  name: string;
+  args: string[];
+  description: string;
+  settings: Setting[];
+  run: (values: SettingValues, logger: Logger, args: string[]) => Promise<void>;
+}
+
+const audit = program.command('audit').description('ask the event history what DNS answered, when, and why');
+const questions: QuestionSpec[] = [
+  { parent: program, name: 'replay', args: [], description: 'rebuild the read model as it was at a moment, into a new SQLite file', settings: replaySettings, run: replay },
+  {
+    parent: audit,
+    name: 'resolve',
+    args: ['<name>', '[type]'],
+    description: 'the answer mcsdns gave for NAME (TYPE: A, AAAA, SRV, TXT, SOA, NS, ANY; default A) at a moment, and the event that last changed it',
+    settings: auditResolveSettings,
+    run: auditResolve,
+  },
+  {
+    parent: audit,
+    name: 'history',
+    args: ['<target>'],
+    description: 'the events that touched NAMESPACE/SERVICE or a name, oldest first, with what changed in the object and in the answers',
+    settings: historySettings,
+    run: auditHistory,
+  },
+  { parent: audit, name: 'diff', args: [], description: 'every name whose answers differ between two moments', settings: diffSettings, run: auditDiff },
+];
+for (const q of questions) {
+  const cmd = q.parent.command(q.name).description(q.description);
+  for (const a of q.args) cmd.argument(a);
+  defineSettings(cmd, q.settings);
+  cmd.action(async (...params: unknown[]) => {
+    const args = params.slice(0, q.args.length).filter((a): a is string => typeof a === 'string');
+    const values = resolveSettings(cmd, q.settings, process.env, names);
+    const logger = createLogger(program.opts().logLevel ?? process.env.MCSDNS_LOG_LEVEL ?? 'warn');
+    await q.run(values, logger, args);
+  });
+}
+
 try {
   await program.parseAsync(process.argv);
   process.exit(0);
@@ -71,5 +116,5 @@ try {
   }
   const message = (err as Error).message ?? String(err);
   process.stderr.write(`mcsdns: ${message.split('\n')[0]}\n`);
-  process.exit(err instanceof UsageError ? 2 : 1);
+  process.exit(err instanceof UsageError || err instanceof AuditInputError ? 2 : 1);
 }

@@ -1,0 +1,108 @@
+// `mcsdns replay` and `mcsdns audit resolve|history|diff`: questions to the
+// event log, embedded (--data-dir) or JetStream (--nats). They only read it.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { runAuditDiff, runAuditHistory, runAuditResolve, runReplay } from '../audit/commands.js';
+import type { EventLog } from '../../shared/eventLog.js';
+import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
+import type { Logger } from '../../shared/logger.js';
+import { connectNats } from '../../shared/nats.js';
+import { SqliteEventLog } from '../../shared/sqliteEventLog.js';
+import { ttlSetting, zoneSetting } from './commonSettings.js';
+import { Stack } from './lifecycle.js';
+import { natsOptions, natsSettings } from './natsSettings.js';
+import { UsageError, type Setting, type SettingValues } from './settings.js';
+
+const NATS_CONNECT_TIMEOUT_MS = 10_000;
+
+const logSettings: Setting[] = [
+  { flag: 'data-dir', arg: 'dir', describe: 'data directory of `mcsdns serve` holding the embedded event log (events.db)' },
+  ...natsSettings(false).map((s) => (s.flag === 'nats' ? { ...s, describe: 'read the JetStream event log instead' } : s)),
+];
+const jsonSetting: Setting = { flag: 'json', describe: 'print JSON instead of text', default: false };
+
+export const replaySettings: Setting[] = [
+  { flag: 'to', arg: 'time|seq', describe: 'the moment: RFC 3339, now, -15m/-2d, or an event sequence (digits or #digits)', required: true },
+  { flag: 'db', arg: 'path', describe: 'new SQLite file for the rebuilt read model', required: true },
+  { flag: 'force', describe: 'overwrite the --db file when it exists', default: false },
+  { flag: 'checkpoint-dir', arg: 'dir', describe: 'start from the newest read-model checkpoint in this directory at or before --to' },
+  ...logSettings,
+];
+export const resolveSettings: Setting[] = [
+  { flag: 'at', arg: 'time|seq', describe: 'the moment (default: now)' },
+  zoneSetting,
+  ttlSetting,
+  jsonSetting,
+  ...logSettings,
+];
+export const historySettings: Setting[] = [
+  { flag: 'since', arg: 'time|seq', describe: 'from this moment on (default: the first retained event)' },
+  { flag: 'until', arg: 'time|seq', describe: 'up to this moment (default: now)' },
+  zoneSetting,
+  jsonSetting,
+  ...logSettings,
+];
+export const diffSettings: Setting[] = [
+  { flag: 'from', arg: 'time|seq', describe: 'the earlier moment', required: true },
+  { flag: 'to', arg: 'time|seq', describe: 'the later moment', required: true },
+  zoneSetting,
+  jsonSetting,
+  ...logSettings,
+];
+
+async function openLog(o: SettingValues, stack: Stack, logger: Logger): Promise<EventLog> {
+  if ((o.dataDir === undefined) === (o.nats === undefined)) throw new UsageError('give the event log: --data-dir DIR (embedded) or --nats URL');
+  if (o.dataDir !== undefined) {
+    const path = join(o.dataDir as string, 'events.db');
+    if (!existsSync(path)) throw new UsageError(`no event log at ${path} (is --data-dir the data directory of mcsdns serve?)`);
+    const log = SqliteEventLog.open(path);
+    stack.add(() => log.close());
+    return log;
+  }
+  const nc = await connectNats({ ...natsOptions(o, 'mcsdns-audit'), signal: AbortSignal.timeout(NATS_CONNECT_TIMEOUT_MS) }, logger);
+  stack.add(() => nc.close());
+  const log = await JetStreamEventLog.open(nc, { prefix: o.natsPrefix as string, manageStream: false });
+  stack.add(() => log.close());
+  return log;
+}
+
+const out = (text: string) => process.stdout.write(text);
+const zone = (o: SettingValues) => (o.zone as string[])[0]!;
+
+// Runs one question against the log and closes it.
+async function withLog(o: SettingValues, logger: Logger, question: (log: EventLog) => Promise<void>): Promise<void> {
+  const stack = new Stack(logger);
+  try {
+    await question(await openLog(o, stack, logger));
+  } finally {
+    await stack.stop();
+  }
+}
+
+export function replay(o: SettingValues, logger: Logger): Promise<void> {
+  return withLog(o, logger, (log) =>
+    runReplay(
+      { log, db: o.db as string, to: o.to as string, force: o.force as boolean, ...(o.checkpointDir ? { checkpointDir: o.checkpointDir as string } : {}), progress: process.stderr },
+      out,
+    ),
+  );
+}
+
+export function auditResolve(o: SettingValues, logger: Logger, [name, type]: string[]): Promise<void> {
+  return withLog(o, logger, (log) =>
+    runAuditResolve({ log, name: name!, ...(type ? { type } : {}), ...(o.at ? { at: o.at as string } : {}), zone: zone(o), ttl: o.ttl as number, json: o.json as boolean }, out),
+  );
+}
+
+export function auditHistory(o: SettingValues, logger: Logger, [target]: string[]): Promise<void> {
+  return withLog(o, logger, (log) =>
+    runAuditHistory(
+      { log, target: target!, ...(o.since ? { since: o.since as string } : {}), ...(o.until ? { until: o.until as string } : {}), zone: zone(o), json: o.json as boolean },
+      out,
+    ),
+  );
+}
+
+export function auditDiff(o: SettingValues, logger: Logger): Promise<void> {
+  return withLog(o, logger, (log) => runAuditDiff({ log, from: o.from as string, to: o.to as string, zone: zone(o), json: o.json as boolean }, out));
+}
