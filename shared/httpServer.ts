@@ -20,6 +20,8 @@ export interface HttpServerOptions {
   registry: Registry;
   checks: ReadinessCheck[];
   logger: Logger;
+  // Further routes (the aggregator's audit API): true when one answered.
+  routes?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>;
 }
 
 export interface HttpServer {
@@ -72,6 +74,7 @@ export async function startHttpServer(listen: { host: string; port: number }, op
 
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts: HttpServerOptions): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  if (opts.routes && (await opts.routes(req, res))) return;
   if (path !== '/healthz' && path !== '/readyz' && path !== '/metrics') {
     send(res, 404, 'text/plain; charset=utf-8', 'not found: try /healthz, /readyz or /metrics\n');
     return;

@@ -69,6 +69,13 @@ describe('mcsdns serve --nats', { skip: natsServerMissing() }, () => {
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     assert.match(metrics, /mcsdns_aggregator_events_applied_total [1-9]/);
     assert.match(metrics, /mcsdns_agent_events_published_total\{cluster="east",kind="ServiceImport",op="upsert"\} [1-9]/);
+    // The audit API answers from the JetStream log.
+    const audit = await fetch(`http://127.0.0.1:${httpPort}/api/audit/resolve?name=web.prod.svc.clusterset.local&type=A`);
+    assert.equal(audit.status, 200);
+    assert.match(await audit.text(), /10\.96\.100\.10/);
+    const bad = await fetch(`http://127.0.0.1:${httpPort}/api/audit/resolve?name=web.prod.svc.clusterset.local&at=yesterday`);
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /invalid point "yesterday"/);
     // The events went to the prefixed stream, not to an embedded log.
     assert.match(procs[0]!.lines.join('\n'), /"log":"jetstream"/);
   });

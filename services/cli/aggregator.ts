@@ -6,7 +6,8 @@ import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
 import type { Logger } from '../../shared/logger.js';
 import { connectNats } from '../../shared/nats.js';
 import { NatsViewPublisher } from '../../shared/viewDistribution.js';
-import { httpListenSetting, syncTimeoutSetting } from './commonSettings.js';
+import { auditRoutes } from '../audit/http.js';
+import { httpListenSetting, syncTimeoutSetting, ttlSetting, zoneSetting } from './commonSettings.js';
 import { startAggregator } from './components.js';
 import { Stack, type Running } from './lifecycle.js';
 import { Observability } from './observability.js';
@@ -53,6 +54,7 @@ export async function runAggregator(o: SettingValues, logger: Logger): Promise<R
       replicas: o.replicas as number,
     });
     stack.add(() => log.close());
+    obs.route(auditRoutes({ log, zone: (o.zone as string[])[0]!, ttl: o.ttl as number }));
     const aggregator = await startAggregator(log, dbPath, o.expectCluster as string[], o, obs, stack, logger);
     const publisher = await NatsViewPublisher.start(
       nc,

@@ -1,6 +1,6 @@
 // One metrics registry and one list of readiness checks per process, served
 // on --http-listen (started first, so /healthz answers while the rest starts).
-import { startHttpServer, type Readiness, type ReadinessCheck } from '../../shared/httpServer.js';
+import { startHttpServer, type HttpServerOptions, type Readiness, type ReadinessCheck } from '../../shared/httpServer.js';
 import type { Logger } from '../../shared/logger.js';
 import { createRegistry } from '../../shared/metrics.js';
 import type { Stack } from './lifecycle.js';
@@ -9,6 +9,12 @@ import type { ListenAddress } from './settings.js';
 export class Observability {
   readonly registry = createRegistry();
   private readonly checks: ReadinessCheck[] = [];
+  private routes: HttpServerOptions['routes'];
+
+  // Serves further HTTP routes next to /healthz, /readyz and /metrics.
+  route(routes: NonNullable<HttpServerOptions['routes']>): void {
+    this.routes = routes;
+  }
 
   check(name: string, ready: () => Readiness): void {
     this.checks.push({ name, ready });
@@ -16,7 +22,12 @@ export class Observability {
 
   async serve(stack: Stack, listen: ListenAddress | undefined, logger: Logger): Promise<void> {
     if (!listen) return;
-    const http = await startHttpServer(listen, { registry: this.registry, checks: this.checks, logger: logger.child({ service: 'http' }) });
+    const http = await startHttpServer(listen, {
+      registry: this.registry,
+      checks: this.checks,
+      logger: logger.child({ service: 'http' }),
+      routes: (req, res) => this.routes?.(req, res) ?? Promise.resolve(false),
+    });
     stack.add(() => http.stop());
     logger.info({ address: http.address }, 'HTTP /healthz, /readyz and /metrics listening');
   }

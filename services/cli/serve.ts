@@ -17,6 +17,7 @@ import { Observability } from './observability.js';
 import { agentMetrics } from '../../shared/metrics.js';
 import { natsOptions, natsSettings } from './natsSettings.js';
 import { dnsListenSetting, dnsOptionSettings, httpListenSetting, noEndpointsSetting, syncTimeoutSetting, ttlSetting, zoneSetting } from './commonSettings.js';
+import { auditRoutes } from '../audit/http.js';
 import { startAggregator, startFrontend } from './components.js';
 import { UsageError, type ListenAddress, type Setting, type SettingValues } from './settings.js';
 
@@ -80,6 +81,7 @@ export async function serve(o: ServeOptions & SettingValues, logger: Logger): Pr
     }
     stack.add(() => log.close());
 
+    obs.route(auditRoutes({ log, zone: o.zone[0]!, ttl: o.ttl }));
     const aggregator = await startAggregator(log, join(o.dataDir, 'readmodel.db'), ids, o, obs, stack, logger);
     if (nc) {
       const publisher = await NatsViewPublisher.start(nc, aggregator, { prefix: o.natsPrefix as string }, logger.child({ service: 'publisher' }));
