@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteEventLog } from '../shared/sqliteEventLog.js';
 import { Aggregator } from '../services/aggregator/aggregator.js';
-import { listCheckpoints, writeCheckpoint } from '../services/audit/checkpoints.js';
+import { listCheckpoints, writeCheckpoint } from '../services/aggregator/checkpoints.js';
 import { runReplay } from '../services/audit/commands.js';
 import { replayTo } from '../services/audit/replay.js';
 import { dumpTables, tempDir } from './aggregator-events.js';

@@ -8,6 +8,7 @@ import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { AggregatorMetrics } from '../../shared/metrics.js';
 import { allSynced, applyDelta, type ClusterState, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from '../../shared/view.js';
+import { writeCheckpoint } from './checkpoints.js';
 import { fullView, viewDelta, type ViewSources } from './dnsView.js';
 import { Projection } from './projection.js';
 import { ReadModel } from './readModel.js';
@@ -24,6 +25,9 @@ export interface AggregatorOptions {
   // agent cannot keep the zone answering SERVFAIL. The read model keeps its
   // real state. Absent: wait forever.
   syncTimeoutMs?: number;
+  // Copies of the read model every `every` events, the newest `keep` kept,
+  // for audits of old moments (replay starts from the newest before them).
+  checkpoints?: { dir: string; every: number; keep: number };
 }
 
 const RETRY_MS = 1000;
@@ -52,6 +56,7 @@ export class Aggregator implements ViewFeed {
   private lagTimer: NodeJS.Timeout | undefined;
   private readonly refreshLag = () => this.measureLag();
   private stopped = false;
+  private readonly checkpoints: AggregatorOptions['checkpoints'];
 
   private constructor(opts: AggregatorOptions, model: ReadModel) {
     this.log = opts.log;
@@ -63,6 +68,7 @@ export class Aggregator implements ViewFeed {
     this.sources = { model, expectedClusters: [...new Set(opts.expectedClusters ?? [])], logger: this.logger };
     this.applied = model.lastApplied();
     this.syncTimeoutMs = opts.syncTimeoutMs;
+    this.checkpoints = opts.checkpoints;
   }
 
   // Opens (creating or migrating) the read model.
@@ -204,7 +210,9 @@ export class Aggregator implements ViewFeed {
       this.logger.warn({ missing: [this.applied + 1, first.seq - 1] }, 'the event log skipped sequences');
     }
     const { touched, rejected, observedAt } = this.projection.applyBatch(events);
+    const before = this.applied;
     this.applied = last.seq;
+    this.checkpoint(before);
     for (const r of rejected) this.logger.warn(r, 'event put aside');
     const view = this.current!;
     const delta = viewDelta(this.sources, view, touched, last.seq);
@@ -216,6 +224,19 @@ export class Aggregator implements ViewFeed {
     for (const listener of [...this.listeners]) this.notify(() => listener.delta(published));
     for (const waiter of [...this.seqWaiters]) if (waiter.seq <= this.applied) waiter.done(true);
     if (delta.clusters) this.watchSync(delta.clusters);
+  }
+
+  // A checkpoint when this batch crossed a multiple of `every`; a failure is
+  // logged, never fatal: checkpoints only make audits faster.
+  private checkpoint(before: number): void {
+    const c = this.checkpoints;
+    if (!c || Math.floor(before / c.every) === Math.floor(this.applied / c.every)) return;
+    try {
+      const written = writeCheckpoint(this.model.db, this.applied, c.dir, c.keep);
+      this.logger.info({ seq: written.seq, path: written.path }, 'read model checkpoint written');
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, dir: c.dir }, 'read model checkpoint failed');
+    }
   }
 
   // Starts the sync timeout of clusters newly seen not synced, ends it for those that synced.

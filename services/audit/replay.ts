@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { EventLog, StoredEvent } from '../../shared/eventLog.js';
 import { Projection } from '../aggregator/projection.js';
 import { ReadModel } from '../aggregator/readModel.js';
-import { newestCheckpoint } from './checkpoints.js';
+import { newestCheckpoint } from '../aggregator/checkpoints.js';
 import { AuditInputError } from './time.js';
 
 export const DEFAULT_REPLAY_BATCH = 5000;

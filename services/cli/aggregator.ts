@@ -7,7 +7,7 @@ import type { Logger } from '../../shared/logger.js';
 import { connectNats } from '../../shared/nats.js';
 import { NatsViewPublisher } from '../../shared/viewDistribution.js';
 import { auditRoutes } from '../audit/http.js';
-import { httpListenSetting, syncTimeoutSetting, ttlSetting, zoneSetting } from './commonSettings.js';
+import { checkpointSettings, httpListenSetting, syncTimeoutSetting, ttlSetting, zoneSetting } from './commonSettings.js';
 import { startAggregator } from './components.js';
 import { Stack, type Running } from './lifecycle.js';
 import { Observability } from './observability.js';
@@ -29,6 +29,7 @@ export const aggregatorSettings: Setting[] = [
     },
   },
   syncTimeoutSetting,
+  ...checkpointSettings,
   { flag: 'event-retention', arg: 'duration', describe: 'how long the event stream keeps events (for audits)', parse: parseDuration, default: parseDuration('30d') },
   { flag: 'dedup-window', arg: 'duration', describe: 'JetStream duplicate window for event ids', parse: parseDuration, default: parseDuration('2m') },
   { flag: 'replicas', arg: 'n', describe: 'stream replicas (3 in a NATS cluster)', parse: parseInteger(1, 5), default: 1 },
@@ -55,7 +56,7 @@ export async function runAggregator(o: SettingValues, logger: Logger): Promise<R
     });
     stack.add(() => log.close());
     obs.route(auditRoutes({ log, zone: (o.zone as string[])[0]!, ttl: o.ttl as number }));
-    const aggregator = await startAggregator(log, dbPath, o.expectCluster as string[], o, obs, stack, logger);
+    const aggregator = await startAggregator(log, dbPath, `${dbPath}.checkpoints`, o.expectCluster as string[], o, obs, stack, logger);
     const publisher = await NatsViewPublisher.start(
       nc,
       aggregator,

@@ -25,7 +25,7 @@ export const replaySettings: Setting[] = [
   { flag: 'to', arg: 'time|seq', describe: 'the moment: RFC 3339, now, -15m/-2d, or an event sequence (digits or #digits)', required: true },
   { flag: 'db', arg: 'path', describe: 'new SQLite file for the rebuilt read model', required: true },
   { flag: 'force', describe: 'overwrite the --db file when it exists', default: false },
-  { flag: 'checkpoint-dir', arg: 'dir', describe: 'start from the newest read-model checkpoint in this directory at or before --to' },
+  { flag: 'checkpoint-dir', arg: 'dir', describe: 'start from the newest read-model checkpoint in this directory at or before --to (default with --data-dir: DIR/checkpoints)' },
   ...logSettings,
 ];
 export const resolveSettings: Setting[] = [
@@ -79,10 +79,16 @@ async function withLog(o: SettingValues, logger: Logger, question: (log: EventLo
   }
 }
 
+function checkpointDir(o: SettingValues): { checkpointDir?: string } {
+  if (o.checkpointDir !== undefined) return { checkpointDir: o.checkpointDir as string };
+  const beside = o.dataDir !== undefined ? join(o.dataDir as string, 'checkpoints') : undefined;
+  return beside && existsSync(beside) ? { checkpointDir: beside } : {};
+}
+
 export function replay(o: SettingValues, logger: Logger): Promise<void> {
   return withLog(o, logger, (log) =>
     runReplay(
-      { log, db: o.db as string, to: o.to as string, force: o.force as boolean, ...(o.checkpointDir ? { checkpointDir: o.checkpointDir as string } : {}), progress: process.stderr },
+      { log, db: o.db as string, to: o.to as string, force: o.force as boolean, ...checkpointDir(o), progress: process.stderr },
       out,
     ),
   );

@@ -1,6 +1,6 @@
 // Settings shared by several commands.
 import { isClusterId } from '../../shared/events.js';
-import { parseCidr, parseDnsServer, parseDuration, parseInteger, parseListenAddress, parseZone, UsageError, type Setting } from './settings.js';
+import { parseCidr, parseDnsServer, parseDuration, parseInteger, parseListenAddress, parseZone, UsageError, type Setting, type SettingValues } from './settings.js';
 
 export const zoneSetting: Setting = {
   flag: 'zone',
@@ -77,4 +77,15 @@ export function parseViewSpec(v: string): ViewSpec {
   if (eq < 1 || !isClusterId(cluster)) throw new UsageError(`expected CLUSTER=CIDR[,CIDR…] with a cluster id (an RFC 1123 label), got ${JSON.stringify(v)}`);
   const networks = v.slice(eq + 1).split(',').map((n) => parseCidr(n));
   return { cluster, networks };
+}
+
+// Read-model checkpoints for audits, on the aggregator and serve.
+export const checkpointSettings: Setting[] = [
+  { flag: 'checkpoint-every', arg: 'events', describe: 'copy the read model every N events, for fast audits of old moments (0: never)', parse: parseInteger(0, 1_000_000_000), default: 10_000 },
+  { flag: 'checkpoint-keep', arg: 'n', describe: 'how many checkpoints to keep (the newest)', parse: parseInteger(1, 10_000), default: 10 },
+];
+
+export function checkpointOptions(o: SettingValues, dir: string): { dir: string; every: number; keep: number } | undefined {
+  const every = o.checkpointEvery as number;
+  return every > 0 ? { dir, every, keep: o.checkpointKeep as number } : undefined;
 }

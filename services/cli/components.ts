@@ -5,7 +5,7 @@ import type { EventLog } from '../../shared/eventLog.js';
 import type { Logger } from '../../shared/logger.js';
 import { aggregatorMetrics, frontendMetrics } from '../../shared/metrics.js';
 import type { ViewFeed } from '../../shared/view.js';
-import type { ViewSpec } from './commonSettings.js';
+import { checkpointOptions, type ViewSpec } from './commonSettings.js';
 import type { Stack } from './lifecycle.js';
 import type { Observability } from './observability.js';
 import type { ListenAddress, SettingValues } from './settings.js';
@@ -39,6 +39,7 @@ export async function startFrontend(feed: ViewFeed, o: SettingValues, obs: Obser
 export async function startAggregator(
   log: EventLog,
   dbPath: string,
+  checkpointDir: string,
   expectedClusters: string[],
   o: SettingValues,
   obs: Observability,
@@ -50,6 +51,7 @@ export async function startAggregator(
     dbPath,
     expectedClusters,
     syncTimeoutMs: o.syncTimeout as number,
+    ...(checkpointOptions(o, checkpointDir) ? { checkpoints: checkpointOptions(o, checkpointDir)! } : {}),
     logger: logger.child({ service: 'aggregator' }),
     metrics: aggregatorMetrics(obs.registry),
   });

@@ -16,7 +16,7 @@ import { Stack, type Running } from './lifecycle.js';
 import { Observability } from './observability.js';
 import { agentMetrics } from '../../shared/metrics.js';
 import { natsOptions, natsSettings } from './natsSettings.js';
-import { dnsListenSetting, dnsOptionSettings, httpListenSetting, noEndpointsSetting, syncTimeoutSetting, ttlSetting, zoneSetting } from './commonSettings.js';
+import { checkpointSettings, dnsListenSetting, dnsOptionSettings, httpListenSetting, noEndpointsSetting, syncTimeoutSetting, ttlSetting, zoneSetting } from './commonSettings.js';
 import { auditRoutes } from '../audit/http.js';
 import { startAggregator, startFrontend } from './components.js';
 import { UsageError, type ListenAddress, type Setting, type SettingValues } from './settings.js';
@@ -43,6 +43,7 @@ export const serveSettings: Setting[] = [
   noEndpointsSetting,
   ...dnsOptionSettings,
   syncTimeoutSetting,
+  ...checkpointSettings,
   { flag: 'corefile', arg: 'path', describe: "take zones, clusters and options from a CoreDNS Corefile's multicluster stanza (flags win)" },
   httpListenSetting,
   ...natsSettings(false).map((s) => (s.flag === 'nats' ? { ...s, describe: 'use this NATS JetStream as the event log instead of the embedded one' } : s)),
@@ -82,7 +83,7 @@ export async function serve(o: ServeOptions & SettingValues, logger: Logger): Pr
     stack.add(() => log.close());
 
     obs.route(auditRoutes({ log, zone: o.zone[0]!, ttl: o.ttl }));
-    const aggregator = await startAggregator(log, join(o.dataDir, 'readmodel.db'), ids, o, obs, stack, logger);
+    const aggregator = await startAggregator(log, join(o.dataDir, 'readmodel.db'), join(o.dataDir, 'checkpoints'), ids, o, obs, stack, logger);
     if (nc) {
       const publisher = await NatsViewPublisher.start(nc, aggregator, { prefix: o.natsPrefix as string }, logger.child({ service: 'publisher' }));
       stack.add(() => publisher.stop());
