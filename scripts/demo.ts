@@ -91,3 +91,18 @@ for (const q of [
 }
 console.log('\nCtrl-C stops everything.');
 
+// One change to audit afterwards: db-1 in east stops being ready.
+const CHANGE_AFTER_MS = Number(process.env.MCSDNS_DEMO_CHANGE_AFTER_MS ?? 20_000);
+setTimeout(() => {
+  for (const server of servers) {
+    const slice = structuredClone(server.get('EndpointSlice', 'prod', 'imported-db-east'));
+    slice.endpoints[1].conditions.ready = false;
+    server.upsert(slice);
+  }
+  const audit = `npx mcsdns audit resolve db.prod.svc.clusterset.local --data-dir ${join(work, 'data')}`;
+  console.log(`\n[${new Date().toISOString()}] changed: db-1 in east is no longer ready. Ask what DNS said before and since:`);
+  console.log(`  ${audit} --at -${Math.ceil(CHANGE_AFTER_MS / 1000) - 5}s   # at first`);
+  console.log(`  ${audit}   # now`);
+  console.log(`  npx mcsdns audit history prod/db --data-dir ${join(work, 'data')}`);
+}, CHANGE_AFTER_MS).unref();
+
