@@ -17,6 +17,8 @@ import { parseDuration, parseInteger, UsageError, type ListenAddress, type Setti
 export const aggregatorSettings: Setting[] = [
   { flag: 'db', arg: 'path', describe: 'SQLite file of the read model (created if missing)', required: true },
   httpListenSetting,
+  { ...zoneSetting, describe: 'zone whose names the audit API (/api/audit/… on --http-listen) answers' },
+  { ...ttlSetting, describe: 'TTL in the audit API answers' },
   {
     flag: 'expect-cluster',
     arg: 'id',
