@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import type { AppendItem, StoredEvent } from '../shared/eventLog.js';
+import type { StoredEvent } from '../shared/eventLog.js';
 import { JetStreamEventLog, streamName } from '../shared/jetstreamEventLog.js';
 import { silentLogger } from '../shared/logger.js';
 import { connectNats } from '../shared/nats.js';
