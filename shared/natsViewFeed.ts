@@ -20,11 +20,11 @@ import {
   type SnapshotPosition,
   type ViewDistribution,
   type ViewDistributionOptions,
+  REQUEST_TIMEOUT_MS,
+  VIEW_RETRY,
 } from './viewWire.js';
+import { backoffDelay } from './backoff.js';
 
-const REQUEST_TIMEOUT_MS = 5000;
-const RETRY_MIN_MS = 250;
-const RETRY_MAX_MS = 5000;
 const OUT_OF_STEP_MS = 3000; // at least; heartbeats announcing another version this long with no delta → snapshot
 const SNAPSHOT_CHECK_MS = 1000; // least time between snapshot checks once there is a view
 const SNAPSHOT_IDLE_MS = 5000; // a snapshot read stalled this long is given up (a newer one may have replaced its chunks)
@@ -128,7 +128,7 @@ export class NatsViewFeed implements ViewFeed {
         this.logger.warn({ err, version: this.view?.version }, 'following the view failed; retrying');
       }
       failures++;
-      await sleep(Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (failures - 1)), undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      await sleep(backoffDelay(failures - 1, VIEW_RETRY), undefined, { signal: this.stopping.signal }).catch(() => undefined);
     }
   }
 

@@ -19,11 +19,11 @@ import {
   viewDistribution,
   type ViewDistribution,
   type ViewDistributionOptions,
+  REQUEST_TIMEOUT_MS,
+  VIEW_RETRY,
 } from './viewWire.js';
+import { backoffDelay } from './backoff.js';
 
-const REQUEST_TIMEOUT_MS = 5000;
-const RETRY_MIN_MS = 250;
-const RETRY_MAX_MS = 5000;
 const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
 
 export class NatsViewPublisher {
@@ -140,7 +140,7 @@ export class NatsViewPublisher {
           return;
         }
         this.failures++;
-        const retryMs = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (this.failures - 1));
+        const retryMs = backoffDelay(this.failures - 1, VIEW_RETRY);
         this.logger.warn({ err, pending: this.pending.length, retryMs }, 'publishing the view failed; retrying');
         await sleep(retryMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }

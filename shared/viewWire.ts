@@ -3,11 +3,17 @@
 // names derived from one prefix, and the wire formats, checked on the way in
 // because a frontend must never apply something that only looks like a delta.
 import { createHash } from 'node:crypto';
+import type { BackoffOptions } from './backoff.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
 import { isClusterId } from './events.js';
 import type { ClusterState, DnsView, ServiceOverlay, ServiceRecords, ViewDelta, ViewRecord } from './view.js';
+
+
+// Requests and retries of the view publisher and the view feed alike.
+export const REQUEST_TIMEOUT_MS = 5000;
+export const VIEW_RETRY: BackoffOptions = { initialMs: 250, maxMs: 5000 };
 
 export interface ViewDistributionOptions {
   prefix?: string; // default 'mcsdns'; subjects '<prefix>.view.delta', '<prefix>.view.heartbeat'; streams/buckets named from it

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiException } from '@kubernetes/client-node';
-import { backoffDelay } from '../services/agent/backoff.js';
+import { backoffDelay } from '../shared/backoff.js';
 import { describeFailure, statusCodeOf } from '../services/agent/failure.js';
 import { pickServiceImportVersion } from '../services/agent/sources.js';
 

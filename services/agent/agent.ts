@@ -9,7 +9,7 @@ import { eventId, isClusterId, KINDS, type Kind } from '../../shared/events.js';
 import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { AgentMetrics } from '../../shared/metrics.js';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../../shared/backoff.js';
 import { KindWatch, type KindWatchContext } from './kindWatch.js';
 import { kubeConfigProblem } from './kubeconfig.js';
 import { PublishQueue, type EventSink } from './publishQueue.js';

@@ -12,7 +12,7 @@ import {
   type UpsertEvent,
 } from '../../shared/events.js';
 import type { Logger } from '../../shared/logger.js';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { backoffDelay, type BackoffOptions } from '../../shared/backoff.js';
 import { describeFailure } from './failure.js';
 import type { PublishQueue } from './publishQueue.js';
 import type { KindSource } from './sources.js';

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChangeEvent } from '../../shared/events.js';
 import type { Logger } from '../../shared/logger.js';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { backoffDelay, type BackoffOptions } from '../../shared/backoff.js';
 import { describeFailure } from './failure.js';
 
 export interface EventSink {
