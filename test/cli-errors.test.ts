@@ -71,6 +71,7 @@ describe('mcsdns command line', () => {
     { title: 'an unknown context', args: ['serve', '--cluster', `east=${kubeconfig}@nope`], code: 1, message: /nope/ },
     { title: 'the same cluster twice', args: ['serve', '--cluster', `east=${kubeconfig}`, '--cluster', `east=${kubeconfig}`], code: 2, message: /cluster id east is given twice/ },
     { title: 'a TTL out of range', args: ['serve', '--cluster', `east=${kubeconfig}`, '--ttl', '9999'], code: 2, message: /--ttl: expected a whole number from 0 to 3600/ },
+    { title: '--prefer-own-cluster without a view', args: ['frontend', '--nats', 'nats://127.0.0.1:4222', '--prefer-own-cluster'], code: 2, message: /--prefer-own-cluster needs --view: it orders the answers of a view's clients/ },
     { title: 'a bad listen address', args: ['serve', '--cluster', `east=${kubeconfig}`, '--dns-listen', 'nowhere'], code: 2, message: /--dns-listen/ },
     { title: 'an agent without NATS', args: ['agent', '--cluster-id', 'east', '--kubeconfig', kubeconfig], code: 2, message: /--nats is required/ },
     { title: 'an agent without a kubeconfig', args: ['agent', '--cluster-id', 'east', '--nats', 'nats://127.0.0.1:4222'], code: 2, message: /--kubeconfig or --in-cluster is required/ },

@@ -86,6 +86,18 @@ describe('settings: flags, environment, config file', () => {
     });
   }
 
+  it('rejects a switch without the setting it needs, from any source', () => {
+    const own: Setting[] = [...settings, { flag: 'reuse-port', describe: 'switch', default: false, needs: { flag: 'dns-listen', why: 'it is about listening' } }];
+    const resolveOwn = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+      const cmd = defineSettings(new Command('serve').exitOverride(), own);
+      cmd.parse(argv, { from: 'user' });
+      return resolveSettings(cmd, own, env);
+    };
+    assert.throws(() => resolveOwn(['--name', 'x', '--reuse-port']), (err: Error) => err instanceof UsageError && err.message === '--reuse-port needs --dns-listen: it is about listening');
+    assert.throws(() => resolveOwn(['--name', 'x'], { MCSDNS_REUSE_PORT: 'true' }), /--reuse-port needs --dns-listen/);
+    assert.equal(resolveOwn(['--name', 'x', '--reuse-port', '--dns-listen', '127.0.0.1:53']).reusePort, true);
+  });
+
   it('rejects unknown keys, lists for single values and invalid YAML in the config file', () => {
     assert.throws(() => resolve(['--config', configFile('name: x\nttll: 5\n')]), /unknown setting "ttll" for mcsdns serve/);
     assert.throws(() => resolve(['--config', configFile('name: x\nttl: [1, 2]\n')]), /ttl: expected one value, got a list/);

@@ -225,3 +225,35 @@ describe('frontend: answers per importing cluster', () => {
     assert.deepEqual(addresses(await ask(EAST_CLIENT, 'web.prod.svc')), ['10.0.0.1']);
   });
 });
+
+describe('frontend: --prefer-own-cluster over sockets', () => {
+  const frontend = new Frontend(new MemoryFeed(testView()), {
+    zones: [Z],
+    listen: { host: '127.0.0.1', port: 0 },
+    views: [
+      { cluster: 'east', networks: ['127.0.0.2/32'] },
+      { cluster: 'north', networks: [NORTH_CLIENT] },
+    ],
+    answers: { preferOwnCluster: true },
+  });
+  before(() => frontend.start());
+  after(() => frontend.stop());
+  const firsts = async (from: string, transport: 'udp' | 'tcp') => {
+    const out: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const packet = encodeQuery(`db.prod.svc.${Z}`, 'A');
+      const p = transport === 'udp' ? await udpQuery(frontend.address.port, from, packet) : await tcpQuery(frontend.address.port, from, packet);
+      out.push(String((p.answers[0] as { data: string }).data));
+    }
+    return out;
+  };
+
+  it("answers a view's client with its own cluster's endpoint first, every time", async () => {
+    assert.deepEqual(await firsts(EAST_CLIENT, 'udp'), ['10.1.0.1', '10.1.0.1', '10.1.0.1', '10.1.0.1']);
+    assert.deepEqual(await firsts(EAST_CLIENT, 'tcp'), ['10.1.0.1', '10.1.0.1', '10.1.0.1', '10.1.0.1']);
+  });
+
+  it('rotates for clients of no view and of a cluster without endpoints of the service', async () => {
+    for (const client of [OTHER_CLIENT, NORTH_CLIENT]) assert.deepEqual(new Set(await firsts(client, 'udp')), new Set(['10.1.0.1', '10.1.0.2']));
+  });
+});

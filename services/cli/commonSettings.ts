@@ -47,6 +47,12 @@ export const dnsOptionSettings: Setting[] = [
   { flag: 'max-endpoints', arg: 'n', describe: 'answer at most N records per A, AAAA or SRV answer: a rotating subset of a large headless service', parse: parseInteger(1, 10000) },
   { flag: 'no-round-robin', describe: 'keep records in a fixed order instead of rotating them per query', default: false },
   {
+    flag: 'prefer-own-cluster',
+    describe: 'clients of a --view get the endpoints of their own cluster first (each group rotated on its own)',
+    default: false,
+    needs: { flag: 'view', why: "it orders the answers of a view's clients" },
+  },
+  {
     flag: 'view',
     arg: 'cluster=cidr[,cidr…]',
     describe: "clients from these networks get that importing cluster's view: its ClusterSetIPs and only the endpoints it imports",

@@ -16,7 +16,7 @@ export function frontendOptions(o: SettingValues, obs: Observability, logger: Lo
     listen: o.dnsListen as ListenAddress,
     ttl: o.ttl as number,
     startupTimeoutMs: o.startupTimeout as number,
-    answers: { rotate: !(o.noRoundRobin as boolean), ...(o.maxEndpoints !== undefined ? { maxEndpoints: o.maxEndpoints as number } : {}) },
+    answers: { rotate: !(o.noRoundRobin as boolean), preferOwnCluster: o.preferOwnCluster as boolean, ...(o.maxEndpoints !== undefined ? { maxEndpoints: o.maxEndpoints as number } : {}) },
     logger: logger.child({ service: 'frontend' }),
     metrics: frontendMetrics(obs.registry),
   };

@@ -19,6 +19,7 @@ export interface Setting<T = unknown> {
   parse?: (value: string) => T; // throws UsageError with a reason
   default?: T;
   required?: boolean;
+  needs?: { flag: string; why: string }; // a switch that means nothing without that setting
 }
 
 export type SettingValues = Record<string, unknown>;
@@ -142,8 +143,13 @@ export function resolveSettings(
     }
     out[key] = value;
   }
+  for (const s of settings) {
+    if (s.needs && out[camel(s.flag)] === true && isEmpty(out[camel(s.needs.flag)])) throw new UsageError(`--${s.flag} needs --${s.needs.flag}: ${s.needs.why}`);
+  }
   return out;
 }
+
+const isEmpty = (value: unknown): boolean => value === undefined || (Array.isArray(value) && value.length === 0);
 
 // For optionalValues settings: { value } from the first source that sets it.
 function onOffValues(s: Setting, cli: unknown, envText: string | undefined, config: unknown, configPath: string | undefined): { value: unknown[] | undefined } | undefined {

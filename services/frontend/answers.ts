@@ -32,11 +32,18 @@ export interface Answer {
   start: number;
   end: number;
   serialAt: number; // where the tail holds an SOA serial that follows the view version; -1 when none
-  // With more than one answer record: where each ends, so that a response can
-  // rotate them and take a window (their owner is a pointer to the question).
-  recordEnds: number[] | undefined;
-  turn: number; // the record the next rotated response starts with
+  rotation: Rotation | undefined; // with more than one answer record
   additional: TargetAddresses | undefined; // SRV: its targets' addresses
+}
+
+// Where each answer record ends, so that a response can rotate them and take
+// a window (their owner is a pointer to the question).
+export interface Rotation {
+  ends: number[];
+  // The first `preferred` records are the asking view's own cluster's
+  // (--prefer-own-cluster): they come first, each group rotated on its own. 0: one group.
+  preferred: number;
+  turn: number; // counts responses, modulo the product of the group sizes
 }
 
 // The additional records of an SRV answer: each target's A and AAAA RRsets,
@@ -52,6 +59,7 @@ export interface TargetAddresses {
 export interface AnswerOptions {
   maxEndpoints?: number; // at most this many records in an A, AAAA or SRV answer; default: all
   rotate?: boolean; // round robin: each response starts one record further; default true
+  preferOwnCluster?: boolean; // in a view, the records of its cluster's own endpoints first; default false
 }
 
 interface Zone {
@@ -74,6 +82,7 @@ export interface AnswerTable {
   readonly ttl: number;
   readonly maxEndpoints: number; // Infinity: no limit
   readonly rotate: boolean;
+  readonly preferOwnCluster: boolean;
   version: number | undefined; // undefined: no snapshot yet, every name in the zones is SERVFAIL
   serial: number;
   synced: boolean; // every cluster finished its first sync; until then a missing name is SERVFAIL
@@ -97,7 +106,7 @@ export interface ViewAnswers {
 }
 
 const NO_BYTES = Buffer.alloc(0);
-export const noRecords = (flags: number): Answer => ({ qtype: 0, flags, ancount: 0, nscount: 0, bytes: NO_BYTES, start: 0, end: 0, serialAt: -1, recordEnds: undefined, turn: 0, additional: undefined });
+export const noRecords = (flags: number): Answer => ({ qtype: 0, flags, ancount: 0, nscount: 0, bytes: NO_BYTES, start: 0, end: 0, serialAt: -1, rotation: undefined, additional: undefined });
 export const REFUSED = noRecords(FLAG.QR | RCODE.REFUSED);
 export const SERVFAIL = noRecords(FLAG.QR | RCODE.SERVFAIL);
 
@@ -113,6 +122,7 @@ export function pendingAnswers(zones: string[], ttl: number, options: AnswerOpti
     ttl,
     maxEndpoints,
     rotate: options.rotate ?? true,
+    preferOwnCluster: options.preferOwnCluster ?? false,
     version: undefined,
     serial: 0,
     synced: false,
@@ -142,10 +152,9 @@ export function compileAnswers(view: DnsView, zones: string[], ttl: number, opti
   for (const [key, records] of Object.entries(view.services)) addService(table, key, records);
   for (const answers of table.views) {
     const overlay: ServiceOverlay = view.views && Object.hasOwn(view.views, answers.cluster) ? view.views[answers.cluster]! : {};
-    for (const [key, records] of Object.entries(overlay)) {
-      answers.overlay.set(key, records);
-      refreshViewService(table, answers, key);
-    }
+    for (const [key, records] of Object.entries(overlay)) answers.overlay.set(key, records);
+    const services = table.preferOwnCluster ? Object.keys(view.services).concat(Object.keys(overlay)) : Object.keys(overlay);
+    for (const key of services) refreshViewService(table, answers, key);
   }
   return table;
 }
@@ -236,8 +245,9 @@ function addService(table: AnswerTable, service: string, records: ServiceRecords
 }
 
 // Compiles a service's names into `names` (one map per zone); its name keys
-// and the empty non-terminals above them.
-function compileService(table: AnswerTable, records: ServiceRecords, names: Map<string, Answer[]>[]): ServiceNames {
+// and the empty non-terminals above them. `cluster`: the view's cluster,
+// whose own records come first.
+function compileService(table: AnswerTable, records: ServiceRecords, names: Map<string, Answer[]>[], cluster?: string): ServiceNames {
   const served = servedNames(records);
   const keys = served.map(nameKey);
   const ancestors = new Set<string>();
@@ -248,8 +258,9 @@ function compileService(table: AnswerTable, records: ServiceRecords, names: Map<
       ancestors.add(ancestor);
     }
   }
+  const own = cluster !== undefined && table.preferOwnCluster ? ownRecords(records, cluster) : undefined;
   table.zones.forEach((zone, z) => {
-    const compiled = served.map((name, i) => nameAnswers(keys[i]!, records.names[name]!, records, zone.key, table.ttl));
+    const compiled = served.map((name, i) => nameAnswers(keys[i]!, records.names[name]!, records, zone.key, table.ttl, own));
     shareBytes(compiled.flat());
     compiled.forEach((answers, i) => names[z]!.set(keys[i]!, answers));
   });
@@ -271,7 +282,7 @@ function applyOverlayDelta(table: AnswerTable, view: ViewAnswers, delta: ViewDel
     for (const key of view.overlay.keys()) changed.add(key);
     view.overlay.clear();
   }
-  for (const key of [...delta.services.remove, ...Object.keys(delta.services.upsert)]) if (view.overlay.has(key)) changed.add(key);
+  for (const key of [...delta.services.remove, ...Object.keys(delta.services.upsert)]) if (view.overlay.has(key) || table.preferOwnCluster) changed.add(key);
   for (const key of changed) refreshViewService(table, view, key);
 }
 
@@ -288,14 +299,23 @@ function refreshViewService(table: AnswerTable, view: ViewAnswers, service: stri
     for (const ancestor of held.hidden.ancestors) release(view.hiddenAncestors, ancestor);
   }
   view.services.delete(service);
-  if (!view.overlay.has(service)) return;
+  if (!view.overlay.has(service)) {
+    // --prefer-own-cluster: a union service with this cluster's endpoints among others' gets its own order.
+    const union = table.preferOwnCluster ? table.services.get(service)?.records : undefined;
+    if (union && mixesOwn(union, view.cluster)) {
+      const own = compileService(table, union, view.names, view.cluster);
+      for (const ancestor of own.ancestors) acquire(view.emptyNonTerminals, ancestor);
+      view.services.set(service, { own, hidden: undefined });
+    }
+    return;
+  }
   const records = view.overlay.get(service);
   const hidden = table.services.get(service);
   if (hidden) {
     for (const key of hidden.names) acquire(view.hidden, key);
     for (const ancestor of hidden.ancestors) acquire(view.hiddenAncestors, ancestor);
   }
-  const own = records ? compileService(table, records, view.names) : undefined;
+  const own = records ? compileService(table, records, view.names, view.cluster) : undefined;
   for (const ancestor of own?.ancestors ?? []) acquire(view.emptyNonTerminals, ancestor);
   view.services.set(service, { own, hidden });
 }
@@ -338,15 +358,22 @@ function release(counts: Map<string, number>, key: string): void {
 
 const authoritative = (rcode: number): number => FLAG.QR | FLAG.AA | rcode;
 
-function nameAnswers(key: string, records: ViewRecord[], service: ServiceRecords, zone: string, ttl: number): Answer[] {
+// `own`: the view cluster's own records (ownRecords), written first.
+function nameAnswers(key: string, records: ViewRecord[], service: ServiceRecords, zone: string, ttl: number, own: Set<string> | undefined): Answer[] {
+  const ordered = own ? ownFirst(records, own) : records;
   const answers: Answer[] = [];
   for (const [qtype, family] of ADDRESS_TYPES) {
     writer.begin(key, zone);
     ends.length = 0;
-    for (const r of records) if (r.type === ADDRESS_TYPE[family] && writer.address(key, ttl, family, r.address)) ends.push(writer.size);
-    if (ends.length > 0) answers.push(recordsAnswer(qtype, undefined));
+    let mine = 0;
+    for (const r of ordered) {
+      if (r.type !== ADDRESS_TYPE[family] || !writer.address(key, ttl, family, r.address)) continue;
+      ends.push(writer.size);
+      if (own?.has(r.address)) mine++;
+    }
+    if (ends.length > 0) answers.push(recordsAnswer(qtype, undefined, mine));
   }
-  const services = records.filter(isServableSrv);
+  const services = ordered.filter(isServableSrv);
   if (services.length > 0) {
     writer.begin(key, zone);
     ends.length = 0;
@@ -354,10 +381,48 @@ function nameAnswers(key: string, records: ViewRecord[], service: ServiceRecords
       writer.srv(key, ttl, r.priority, r.weight, r.port, nameKey(r.target));
       ends.push(writer.size);
     }
-    answers.push(recordsAnswer(TYPE.SRV, targetAddresses(services, service, ttl)));
+    const mine = own ? services.filter((r) => own.has(r.target)).length : 0;
+    answers.push(recordsAnswer(TYPE.SRV, targetAddresses(services, service, ttl), mine));
   }
   // An exact-size copy: after a push an array keeps room for 16, and there is one per name.
   return answers.slice();
+}
+
+// The endpoint names of `cluster` in a service ("<host>.<cluster>.<svc>.<ns>.svc",
+// the targets of its SRV records) and their addresses.
+function ownRecords(service: ServiceRecords, cluster: string): Set<string> {
+  const own = new Set<string>();
+  for (const [name, c] of endpointClusters(service)) {
+    if (c !== cluster) continue;
+    own.add(name);
+    for (const r of service.names[name]!) if (r.type !== 'SRV') own.add(r.address);
+  }
+  return own;
+}
+
+// Whether the service has endpoints of `cluster` and of another cluster.
+function mixesOwn(service: ServiceRecords, cluster: string): boolean {
+  const clusters = new Set(endpointClusters(service).values());
+  return clusters.has(cluster) && clusters.size > 1;
+}
+
+// Endpoint name → its cluster label: the names two labels below the
+// service's name (the shortest), except its _port._proto SRV names.
+function endpointClusters(service: ServiceRecords): Map<string, string> {
+  const names = Object.keys(service.names);
+  const base = names.reduce((a, b) => (b.length < a.length ? b : a), names[0] ?? '');
+  const out = new Map<string, string>();
+  for (const name of names) {
+    const labels = name.slice(0, name.length - base.length - 1).split('.');
+    if (labels.length === 2 && !name.startsWith('_') && name.endsWith(`.${base}`)) out.set(name, labels[1]!);
+  }
+  return out;
+}
+
+// Stable: the records `own` holds (by address or SRV target), then the others.
+function ownFirst(records: ViewRecord[], own: Set<string>): ViewRecord[] {
+  const isOwn = (r: ViewRecord) => own.has(r.type === 'SRV' ? r.target : r.address);
+  return [...records.filter(isOwn), ...records.filter((r) => !isOwn(r))];
 }
 
 // Where each record nameAnswers wrote ends; most names have one, and keep no array.
@@ -393,14 +458,15 @@ const ADDRESS_TYPE = { 4: 'A', 6: 'AAAA' } as const;
 
 // An answer whose records are the tail just written.
 function answer(qtype: number, flags: number, ancount: number, nscount: number): Answer {
-  return { qtype, flags, ancount, nscount, bytes: NO_BYTES, start: writer.tailOffset, end: writer.size, serialAt: writer.serialAt, recordEnds: undefined, turn: 0, additional: undefined };
+  return { qtype, flags, ancount, nscount, bytes: NO_BYTES, start: writer.tailOffset, end: writer.size, serialAt: writer.serialAt, rotation: undefined, additional: undefined };
 }
 
 // An answer of the records just written, ending at `ends`, and `additional` after them.
-function recordsAnswer(qtype: number, additional: TargetAddresses | undefined): Answer {
+// `preferred`: how many of them, first, are the view cluster's own.
+function recordsAnswer(qtype: number, additional: TargetAddresses | undefined, preferred: number): Answer {
   const a = answer(qtype, authoritative(RCODE.NOERROR), ends.length, 0);
   a.end = ends[ends.length - 1]!;
-  if (ends.length > 1) a.recordEnds = ends.slice();
+  if (ends.length > 1) a.rotation = { ends: ends.slice(), preferred: preferred < ends.length ? preferred : 0, turn: 0 };
   a.additional = additional;
   return a;
 }

@@ -5,7 +5,7 @@
 
 import type net from 'node:net';
 import type { QueryCounts } from '../../shared/metrics.js';
-import { lookup, noRecords, type Answer, type AnswerTable, type TargetAddresses, type ViewAnswers } from './answers.js';
+import { lookup, noRecords, type Answer, type AnswerTable, type Rotation, type TargetAddresses, type ViewAnswers } from './answers.js';
 import { POINTED_RECORD_LENGTH, SRV_TARGET_OFFSET } from './tailWriter.js';
 import { EDNS_PAYLOAD_SIZE, FLAG, HEADER_LENGTH, MAX_POINTER_TARGET, OPCODE_MASK, OPT_LENGTH, RCODE, parseQuery, readClientSubnet, writeOpt, type ClientSubnet, type Edns, type Query } from './wire.js';
 
@@ -28,6 +28,11 @@ export interface ViewRouting {
   trustEcs: net.BlockList | undefined; // whose Client Subnet option picks the view instead of their own address
 }
 
+// The answer records a response takes, in order: runs of whole records,
+// bytes [runs[3r], runs[3r+1]) whose first record is runs[3r+2]; at most two
+// groups rotated, two runs each. Reused by every response.
+const runs = new Int32Array(12);
+let runCount = 0;
 // The additional RRsets a response takes: (start, end, owner pointer,
 // record length) in `bytes`, and how many; reused by every response.
 let picked = new Int32Array(4 * 64);
@@ -97,37 +102,25 @@ function message(packet: Buffer, query: Query, answer: Answer, table: AnswerTabl
   const optLength = query.edns ? OPT_LENGTH + (subnet ? subnet.length : 0) : 0;
   const limit = sizeLimit(transport, query.edns) - optLength;
   const answerAt = query.questionEnd;
-  // The records kept: a window of `count` from `first` on, wrapping round,
-  // so two slices: bytes[headStart, headEnd) and bytes[start, tailEnd).
-  const ends = answer.recordEnds;
-  const n = ends ? ends.length : 1;
-  const count = Math.min(n, table.maxEndpoints);
-  const first = ends && table.rotate ? answer.turn : 0;
-  if (ends) answer.turn = first + 1 === n ? 0 : first + 1;
-  const headStart = first === 0 ? answer.start : ends![first - 1]!;
-  const headEnd = ends ? ends[Math.min(n, first + count) - 1]! : answer.end;
-  const tailEnd = ends && first + count > n ? ends[first + count - n - 1]! : answer.start;
-  const headLength = headEnd - headStart;
-  const answerLength = headLength + tailEnd - answer.start;
+  const count = pickRecords(answer, table);
+  let answerLength = 0;
+  for (let r = 0; r < 3 * runCount; r += 3) answerLength += runs[r + 1]! - runs[r]!;
   const fits = answerAt + answerLength <= limit;
   let length = fits ? answerAt + answerLength : answerAt;
   pickedCount = 0;
   pickedRecords = 0;
-  if (fits && answer.additional) {
-    length = pickTargetAddresses(answer, answer.additional, first, count, answerAt - headStart, answerAt + headLength - answer.start, length, limit);
-  }
+  if (fits && answer.additional) length = pickTargetAddresses(answer, answer.additional, answerAt, length, limit);
 
   const out = Buffer.allocUnsafe(length + optLength);
   out.writeUInt16BE(query.id, 0);
   out.writeUInt16BE(answer.flags | (query.flags & FLAG.RD) | (fits ? 0 : FLAG.TC), 2);
   out.writeUInt16BE(1, 4);
-  out.writeUInt16BE(fits ? (ends ? count : answer.ancount) : 0, 6);
+  out.writeUInt16BE(fits ? count : 0, 6);
   out.writeUInt16BE(fits ? answer.nscount : 0, 8);
   out.writeUInt16BE(pickedRecords + (optLength ? 1 : 0), 10);
   let at = copyBytes(packet, HEADER_LENGTH, answerAt, out, HEADER_LENGTH);
   if (fits) {
-    at = copyBytes(answer.bytes, headStart, headEnd, out, at);
-    at = copyBytes(answer.bytes, answer.start, tailEnd, out, at);
+    for (let r = 0; r < 3 * runCount; r += 3) at = copyBytes(answer.bytes, runs[r]!, runs[r + 1]!, out, at);
     if (answer.serialAt >= 0) out.writeUInt32BE(table.serial, answerAt + answer.serialAt);
   }
   for (let p = 0; p < 4 * pickedCount; p += 4) {
@@ -143,6 +136,45 @@ function message(packet: Buffer, query: Query, answer: Answer, table: AnswerTabl
   return out;
 }
 
+// The answer records a response takes: all, or a window of --max-endpoints;
+// with round robin each group starts one record further per response.
+// Returns how many; they are the runs.
+function pickRecords(answer: Answer, table: AnswerTable): number {
+  runCount = 0;
+  const rotation = answer.rotation;
+  if (!rotation) {
+    addRun(answer.start, answer.end, 0);
+    return answer.ancount;
+  }
+  const n = rotation.ends.length;
+  const preferred = rotation.preferred;
+  const turn = rotation.turn;
+  if (table.rotate) rotation.turn = turn + 1 >= (preferred > 0 ? preferred * (n - preferred) : n) ? 0 : turn + 1;
+  const count = Math.min(n, table.maxEndpoints);
+  const taken = preferred > 0 ? takeGroup(answer, rotation, 0, preferred, turn, count) : 0;
+  takeGroup(answer, rotation, preferred, n, turn, count - taken);
+  return count;
+}
+
+// Up to `count` records of [lo, hi), from lo + turn on, wrapping round: one or two runs.
+function takeGroup(answer: Answer, rotation: Rotation, lo: number, hi: number, turn: number, count: number): number {
+  const size = hi - lo;
+  const taken = count < size ? count : size;
+  if (taken <= 0) return 0;
+  const first = lo + (turn % size);
+  const stop = first + taken;
+  addRun(first === 0 ? answer.start : rotation.ends[first - 1]!, rotation.ends[(stop < hi ? stop : hi) - 1]!, first);
+  if (stop > hi) addRun(lo === 0 ? answer.start : rotation.ends[lo - 1]!, rotation.ends[stop - size - 1]!, lo);
+  return taken;
+}
+
+function addRun(start: number, end: number, firstRecord: number): void {
+  runs[3 * runCount] = start;
+  runs[3 * runCount + 1] = end;
+  runs[3 * runCount + 2] = firstRecord;
+  runCount++;
+}
+
 // src[start, end) to dst at `at`; returns where it ends. Buffer.copy makes a
 // view of its source per call: short runs are cheaper copied here.
 function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
@@ -151,13 +183,11 @@ function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: num
   return at;
 }
 
-// Picks the A and AAAA RRsets of the targets of the `count` SRV records from
-// `first` on, in their order, each target once, as long as they fit the
-// message, now `length` long; returns its new length. Record i sits at its
-// offset in `bytes` plus `headShift` from `first` on, plus `tailShift`
-// before. A target past what a pointer reaches gets none.
-function pickTargetAddresses(answer: Answer, targets: TargetAddresses, first: number, count: number, headShift: number, tailShift: number, length: number, limit: number): number {
-  const n = targets.targetOf.length;
+// Picks the A and AAAA RRsets of the targets of the SRV records in the runs,
+// in their order, each target once, as long as they fit the message, now
+// `length` long; returns its new length. The runs follow the question, which
+// ends at `answerAt`. A target past what a pointer reaches gets none.
+function pickTargetAddresses(answer: Answer, targets: TargetAddresses, answerAt: number, length: number, limit: number): number {
   const targetCount = targets.rrsets.length / 4;
   if (seen.length < targetCount) seen = new Uint32Array(targetCount);
   if (picked.length < 8 * targetCount) picked = new Int32Array(8 * targetCount);
@@ -165,26 +195,34 @@ function pickTargetAddresses(answer: Answer, targets: TargetAddresses, first: nu
     seen.fill(0);
     stamp = 1;
   }
-  for (let k = 0; k < count; k++) {
-    const i = first + k < n ? first + k : first + k - n;
-    const t = targets.targetOf[i]!;
-    if (seen[t] === stamp) continue;
-    seen[t] = stamp;
-    const target = (i === 0 ? answer.start : answer.recordEnds![i - 1]!) + (i >= first ? headShift : tailShift) + SRV_TARGET_OFFSET;
-    if (target > MAX_POINTER_TARGET) continue;
-    for (let family = 0; family < 2; family++) {
-      const start = targets.rrsets[4 * t + 2 * family]!;
-      const end = targets.rrsets[4 * t + 2 * family + 1]!;
-      if (start === end || length + end - start > limit) continue;
-      const recordLength = family === 0 ? POINTED_RECORD_LENGTH[4] : POINTED_RECORD_LENGTH[6];
-      picked[4 * pickedCount] = start;
-      picked[4 * pickedCount + 1] = end;
-      picked[4 * pickedCount + 2] = POINTER | target;
-      picked[4 * pickedCount + 3] = recordLength;
-      pickedCount++;
-      pickedRecords += (end - start) / recordLength;
-      length += end - start;
+  const ends = answer.rotation?.ends;
+  let runAt = answerAt;
+  for (let r = 0; r < 3 * runCount; r += 3) {
+    const runStart = runs[r]!;
+    const runEnd = runs[r + 1]!;
+    let i = runs[r + 2]!;
+    for (let recordAt = runStart; recordAt < runEnd; i++) {
+      const target = runAt + recordAt - runStart + SRV_TARGET_OFFSET;
+      recordAt = ends ? ends[i]! : runEnd;
+      const t = targets.targetOf[i]!;
+      if (seen[t] === stamp) continue;
+      seen[t] = stamp;
+      if (target > MAX_POINTER_TARGET) continue;
+      for (let family = 0; family < 2; family++) {
+        const start = targets.rrsets[4 * t + 2 * family]!;
+        const end = targets.rrsets[4 * t + 2 * family + 1]!;
+        if (start === end || length + end - start > limit) continue;
+        const recordLength = family === 0 ? POINTED_RECORD_LENGTH[4] : POINTED_RECORD_LENGTH[6];
+        picked[4 * pickedCount] = start;
+        picked[4 * pickedCount + 1] = end;
+        picked[4 * pickedCount + 2] = POINTER | target;
+        picked[4 * pickedCount + 3] = recordLength;
+        pickedCount++;
+        pickedRecords += (end - start) / recordLength;
+        length += end - start;
+      }
     }
+    runAt += runEnd - runStart;
   }
   return length;
 }
