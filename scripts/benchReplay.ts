@@ -94,9 +94,12 @@ try {
   const checkpointMs = performance.now() - t;
   console.log(`replay to seq ${mid}: from zero ${seconds(zeroMs)}, from the checkpoint at ${fromCheckpoint.fromCheckpoint} ${seconds(checkpointMs)}`);
 
-  t = performance.now();
-  const answer = await auditResolve(log, { name: 'svc-2.ns-2.svc.clusterset.local', type: parseQueryType('A'), point: { seq: mid, time: undefined }, zone: 'clusterset.local', ttl: 5 });
-  console.log(`audit resolve at seq ${mid} (replays from zero in memory; checkpoints not used yet): ${seconds(performance.now() - t)}, ${answer.rcode}`);
+  const question = { name: 'svc-2.ns-2.svc.clusterset.local', type: parseQueryType('A'), point: { seq: mid, time: undefined }, zone: 'clusterset.local', ttl: 5 };
+  for (const [how, dir] of [['from zero', undefined], ['from checkpoints', checkpointDir]] as const) {
+    t = performance.now();
+    const answer = await auditResolve(log, question, dir);
+    console.log(`audit resolve at seq ${mid} ${how}: ${seconds(performance.now() - t)}, ${answer.rcode} ${answer.answer.map((r) => r.data).join(' ')}, last changed at seq ${answer.lastChange?.seq}`);
+  }
 } finally {
   await log.close();
   rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,9 @@ import { SqliteEventLog } from '../shared/sqliteEventLog.js';
 import { runAuditDiff, runAuditHistory, runAuditResolve } from '../services/audit/commands.js';
 import type { NameDiff } from '../services/audit/diff.js';
 import type { HistoryEntry } from '../services/audit/history.js';
-import type { AuditAnswer } from '../services/audit/resolve.js';
+import { answerFromView, type AuditAnswer } from '../services/audit/resolve.js';
+import { owningService, recordLines } from '../services/audit/records.js';
+import { ReplayedState } from '../services/audit/state.js';
 import { tempDir } from './aggregator-events.js';
 import { at, writeTimeline } from './audit-timeline.js';
 
@@ -68,6 +70,26 @@ describe('audit over a scripted timeline', () => {
     const srv = await resolve('_pg._tcp.db.prod.svc', at(6, 30), 'SRV');
     assert.deepEqual(srv.answer.map((r) => r.data), [`0 100 5432 10-2-0-9.west.db.prod.svc.${zone}.`]);
     assert.deepEqual(srv.additional.map((r) => `${r.name} ${r.data}`), [`10-2-0-9.west.db.prod.svc.${zone}. 10.2.0.9`]);
+  });
+
+  it("answers a service's names from its records alone as from the whole view", async () => {
+    const state = ReplayedState.nearest(undefined, 0);
+    try {
+      // The end of each phase, and the middle of west's first sync (NXDOMAIN is SERVFAIL then).
+      for (const seq of [seqs[1]![3]!, ...seqs.map((phase) => phase.at(-1)!)].sort((a, b) => a - b)) {
+        await state.advance(log, seq);
+        const whole = state.view();
+        const names = Object.values(whole.services).flatMap((records) => recordLines(records, zone).map((l) => l.slice(0, l.indexOf(' '))));
+        for (const fqdn of new Set([...names, `web.prod.svc.${zone}.`, `db.prod.svc.${zone}.`, `x.east.db.prod.svc.${zone}.`, `ghost.prod.svc.${zone}.`])) {
+          const service = owningService(fqdn.slice(0, -`.${zone}.`.length))!;
+          for (const type of ['A', 'AAAA', 'SRV', 'ANY'] as const) {
+            assert.deepEqual(answerFromView(state.view(service), zone, 5, fqdn, type), answerFromView(whole, zone, 5, fqdn, type), `${fqdn} ${type} at seq ${seq}`);
+          }
+        }
+      }
+    } finally {
+      state.close();
+    }
   });
 
   it('prints dig-like text', async () => {

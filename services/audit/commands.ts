@@ -13,6 +13,7 @@ export type Write = (text: string) => void;
 interface AuditCommon {
   log: EventLog; // from --data-dir (DIR/events.db) or --nats
   now?: Date; // what relative times count from; default the current time
+  checkpointDir?: string; // read-model checkpoints to start from instead of seq 0
 }
 
 interface ZoneOutput {
@@ -24,7 +25,6 @@ export interface ReplayCommandOptions extends AuditCommon {
   db: string; // --db: the file to write
   to: string; // --to TIME|SEQ
   force?: boolean;
-  checkpointDir?: string;
   progress?: ProgressOutput; // usually process.stderr; absent: no progress
 }
 
@@ -51,7 +51,7 @@ export interface ResolveCommandOptions extends AuditCommon, ZoneOutput {
 export async function runAuditResolve(o: ResolveCommandOptions, out: Write): Promise<void> {
   const type = parseQueryType(o.type);
   const point = await resolvePoint(o.log, parsePoint(o.at ?? 'now', o.now ?? new Date()));
-  const answer = await auditResolve(o.log, { name: o.name, type, point, zone: o.zone, ttl: o.ttl });
+  const answer = await auditResolve(o.log, { name: o.name, type, point, zone: o.zone, ttl: o.ttl }, o.checkpointDir);
   out(o.json ? `${JSON.stringify(answer, null, 2)}\n` : renderAnswer(answer));
 }
 
@@ -67,7 +67,7 @@ export async function runAuditHistory(o: HistoryCommandOptions, out: Write): Pro
   const fromSeq = o.since === undefined ? (await firstEvent(o.log)).seq : await resolveSince(o.log, parsePoint(o.since, now));
   const toSeq = (await resolvePoint(o.log, parsePoint(o.until ?? 'now', now))).seq;
   if (toSeq < fromSeq - 1) throw new AuditInputError(`--until is before --since`);
-  const entries = await auditHistory(o.log, target, fromSeq, toSeq, o.zone);
+  const entries = await auditHistory(o.log, target, fromSeq, toSeq, o.zone, o.checkpointDir);
   out(o.json ? `${JSON.stringify(entries, null, 2)}\n` : renderHistory(entries));
 }
 
@@ -80,6 +80,6 @@ export async function runAuditDiff(o: DiffCommandOptions, out: Write): Promise<v
   const now = o.now ?? new Date();
   const from = await resolvePoint(o.log, parsePoint(o.from, now));
   const to = await resolvePoint(o.log, parsePoint(o.to, now));
-  const diffs = await auditDiff(o.log, from.seq, to.seq, o.zone);
+  const diffs = await auditDiff(o.log, from.seq, to.seq, o.zone, o.checkpointDir);
   out(o.json ? `${JSON.stringify(diffs, null, 2)}\n` : renderDiff(diffs));
 }

@@ -33,9 +33,10 @@ function linesByName(view: DnsView, zone: string): Map<string, string[]> {
   return byName;
 }
 
-export async function auditDiff(log: EventLog, fromSeq: number, toSeq: number, zone: string): Promise<NameDiff[]> {
+// Replays from the newest checkpoint at or before fromSeq (or from zero).
+export async function auditDiff(log: EventLog, fromSeq: number, toSeq: number, zone: string, checkpointDir?: string): Promise<NameDiff[]> {
   if (toSeq < fromSeq) throw new AuditInputError(`--to (seq ${toSeq}) is before --from (seq ${fromSeq})`);
-  const state = ReplayedState.empty();
+  const state = ReplayedState.nearest(checkpointDir, fromSeq);
   try {
     await state.advance(log, fromSeq);
     const before = state.view();

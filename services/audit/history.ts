@@ -30,12 +30,14 @@ export interface HistoryEntry {
   dns: RecordChange;
 }
 
-// Events fromSeq..toSeq, oldest first. A service no event touched and that
-// held nothing before the range is unknown: an error, not an empty history.
-export async function auditHistory(log: EventLog, target: HistoryTarget, fromSeq: number, toSeq: number, zone: string): Promise<HistoryEntry[]> {
-  const state = ReplayedState.empty();
+// Events fromSeq..toSeq, oldest first, replayed from the newest checkpoint
+// before the range (or from zero). A service no event touched and that held
+// nothing before the range is unknown: an error, not an empty history.
+export async function auditHistory(log: EventLog, target: HistoryTarget, fromSeq: number, toSeq: number, zone: string, checkpointDir?: string): Promise<HistoryEntry[]> {
+  const justBefore = Math.max(0, fromSeq - 1);
+  const state = ReplayedState.nearest(checkpointDir, justBefore);
   try {
-    await state.advance(log, Math.max(0, fromSeq - 1));
+    await state.advance(log, justBefore);
     const existedBefore = state.service(target.service).objects.size > 0;
     const entries: HistoryEntry[] = [];
     await state.advance(log, toSeq, {

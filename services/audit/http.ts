@@ -10,6 +10,7 @@ export interface AuditRoutesOptions {
   log: EventLog;
   zone: string;
   ttl: number;
+  checkpointDir?: string; // the aggregator's read-model checkpoints
 }
 
 const PREFIX = '/api/audit/';
@@ -22,7 +23,7 @@ export function auditRoutes(opts: AuditRoutesOptions): (req: IncomingMessage, re
     const q = (key: string) => url.searchParams.get(key) ?? undefined;
     let body = '';
     const out = (s: string) => (body += s);
-    const common = { log: opts.log, zone: opts.zone, json: true };
+    const common = { log: opts.log, zone: opts.zone, json: true, checkpointDir: opts.checkpointDir };
     try {
       if (req.method !== 'GET') return send(res, 405, { error: 'use GET' });
       switch (url.pathname.slice(PREFIX.length)) {

@@ -7,7 +7,7 @@ import { compileAnswers } from '../frontend/answers.js';
 import { respond } from '../frontend/respond.js';
 import { RCODE } from '../frontend/wire.js';
 import { linesOf, owningService, recordLines, relativeName } from './records.js';
-import { ReplayedState } from './state.js';
+import { checkpointsUpTo, mayBeTouched, ReplayedState, type ServiceRef } from './state.js';
 import type { LogPoint } from './time.js';
 import { AuditInputError } from './time.js';
 
@@ -98,36 +98,77 @@ export interface ResolveRequest {
   ttl: number;
 }
 
-// Replays from zero to the point, noting the events that changed the name's records.
-export async function auditResolve(log: EventLog, req: ResolveRequest): Promise<AuditAnswer> {
+// Replays from the newest checkpoint at or before the point (or from zero),
+// noting the events that changed the name's records.
+export async function auditResolve(log: EventLog, req: ResolveRequest, checkpointDir?: string): Promise<AuditAnswer> {
   const relative = relativeName(req.name, req.zone);
   const fqdn = `${relative === '' ? '' : `${relative}.`}${req.zone.replace(/\.$/, '')}.`;
-  const service = owningService(relative);
-  const state = ReplayedState.empty();
+  const name: WatchedName = { fqdn, zone: req.zone, service: owningService(relative) };
+  const state = ReplayedState.nearest(checkpointDir, req.point.seq);
+  const start = state.seq;
+  let answer: DnsAnswer;
+  let lastChange: EventRef | null;
   try {
-    let lastChange: EventRef | null = null;
-    await state.advance(
-      log,
-      req.point.seq,
-      service && {
-        service,
-        onEvent: ({ stored, before, after }) => {
-          const was = linesOf(recordLines(before.records, req.zone), fqdn);
-          const is = linesOf(recordLines(after.records, req.zone), fqdn);
-          if (was.join('\n') !== is.join('\n')) lastChange = { seq: stored.seq, time: stored.time.toISOString() };
-        },
-      },
-    );
-    return {
-      name: fqdn,
-      type: req.type,
-      at: { seq: req.point.seq, time: req.point.time?.toISOString() ?? null },
-      ...answerFromView(state.view(), req.zone, req.ttl, fqdn, req.type),
-      lastChange,
-    };
+    lastChange = await advanceNotingChanges(state, log, req.point.seq, name);
+    answer = answerFromView(state.view(name.service), req.zone, req.ttl, fqdn, req.type);
   } finally {
     state.close();
   }
+  return {
+    name: fqdn,
+    type: req.type,
+    at: { seq: req.point.seq, time: req.point.time?.toISOString() ?? null },
+    ...answer,
+    // No change since the starting checkpoint: look before it.
+    lastChange: lastChange ?? (await newestChangeUpTo(log, start, name, checkpointDir)),
+  };
+}
+
+interface WatchedName {
+  fqdn: string;
+  zone: string;
+  service: ServiceRef | undefined; // the service that owns it, if any
+}
+
+// Moves the state to `toSeq`; the newest event on the way that changed the name's records.
+async function advanceNotingChanges(state: ReplayedState, log: EventLog, toSeq: number, name: WatchedName): Promise<EventRef | null> {
+  let lastChange: EventRef | null = null;
+  await state.advance(
+    log,
+    toSeq,
+    name.service && {
+      service: name.service,
+      onEvent: ({ stored, before, after }) => {
+        const was = linesOf(recordLines(before.records, name.zone), name.fqdn);
+        const is = linesOf(recordLines(after.records, name.zone), name.fqdn);
+        if (was.join('\n') !== is.join('\n')) lastChange = { seq: stored.seq, time: stored.time.toISOString() };
+      },
+    },
+  );
+  return lastChange;
+}
+
+// The newest change at or before `end`, going back one checkpoint interval at
+// a time; an interval is replayed only when one of its events may touch the service.
+async function newestChangeUpTo(log: EventLog, end: number, name: WatchedName, checkpointDir: string | undefined): Promise<EventRef | null> {
+  if (!name.service) return null;
+  while (end > 0) {
+    const from = checkpointsUpTo(checkpointDir, end - 1).at(-1)?.seq ?? 0;
+    if (!(await mayBeTouched(log, from + 1, end, name.service))) {
+      end = from;
+      continue;
+    }
+    const state = ReplayedState.nearest(checkpointDir, from);
+    try {
+      const start = state.seq;
+      const change = await advanceNotingChanges(state, log, end, name);
+      if (change) return change;
+      end = start;
+    } finally {
+      state.close();
+    }
+  }
+  return null;
 }
 
 // Dig's layout: header, question, answer, authority and additional sections.

@@ -1,11 +1,15 @@
 // A read model replayed in memory, moved forward event by event range, for
-// the audit questions. It can watch one service: the events that touched it
-// are applied on their own, with the service's objects before and after.
+// the audit questions. It starts from zero or from a checkpoint copied into
+// memory. It can watch one service: the events that touched it are applied
+// on their own, with the service's objects before and after.
+import { statSync } from 'node:fs';
+import type Database from 'better-sqlite3';
 import type { EventLog, StoredEvent } from '../../shared/eventLog.js';
 import { isSyncEvent, type ChangeEvent } from '../../shared/events.js';
 import { silentLogger } from '../../shared/logger.js';
 import { serviceRecords } from '../../shared/recordModel.js';
-import type { DnsView, ServiceRecords } from '../../shared/view.js';
+import { serviceKey, type DnsView, type ServiceRecords } from '../../shared/view.js';
+import { listCheckpoints, type Checkpoint } from '../aggregator/checkpoints.js';
 import { fullView } from '../aggregator/dnsView.js';
 import { decodeEvent, Projection } from '../aggregator/projection.js';
 import { ReadModel } from '../aggregator/readModel.js';
@@ -52,8 +56,34 @@ export class ReplayedState {
   }
 
   // An empty read model in memory: seq 0, before any event.
-  static empty(): ReplayedState {
+  private static empty(): ReplayedState {
     return new ReplayedState(ReadModel.open(':memory:'));
+  }
+
+  // The newest checkpoint in `checkpointDir` at or before `seq` that can be
+  // read and holds the sequence its name says, else empty. Checkpoints only
+  // save time: a bad one is passed over.
+  static nearest(checkpointDir: string | undefined, seq: number): ReplayedState {
+    for (const checkpoint of checkpointsUpTo(checkpointDir, seq).reverse()) {
+      const state = ReplayedState.fromCheckpoint(checkpoint.path);
+      if (state && state.seq === checkpoint.seq) return state;
+      state?.close();
+    }
+    return ReplayedState.empty();
+  }
+
+  // The checkpoint's rows copied into an in-memory read model; undefined when
+  // the file is gone, is not SQLite, or holds another schema version.
+  private static fromCheckpoint(path: string): ReplayedState | undefined {
+    if (!isFile(path)) return undefined; // ATTACH would create it
+    const model = ReadModel.open(':memory:');
+    try {
+      copyCheckpoint(path, model.db);
+      return new ReplayedState(model);
+    } catch {
+      model.close();
+      return undefined;
+    }
   }
 
   get seq(): number {
@@ -69,9 +99,13 @@ export class ReplayedState {
     });
   }
 
-  // The DNS view the aggregator derives from this state (sync timeouts aside).
-  view(): DnsView {
-    return fullView({ model: this.model, expectedClusters: [], logger: silentLogger }, this.seq);
+  // The DNS view the aggregator derives from this state (sync timeouts aside);
+  // with `only`, that service's records alone: all the names it owns need.
+  view(only?: ServiceRef): DnsView {
+    if (!only) return fullView({ model: this.model, expectedClusters: [], logger: silentLogger }, this.seq);
+    const { records } = this.service(only);
+    const services = records ? { [serviceKey(only.namespace, only.name)]: records } : {};
+    return { version: this.seq, clusters: this.model.clusters(), namespaces: this.model.namespaces(), services };
   }
 
   service({ namespace, name }: ServiceRef): ServiceState {
@@ -103,6 +137,51 @@ export class ReplayedState {
       if (touched.services.has(key)) watch.onEvent({ stored, event, before, after: this.service(watch.service) });
     }
     this.projection.applyBatch(run);
+  }
+}
+
+// Checkpoints at or before `seq`, oldest first; none when the directory cannot be read.
+export function checkpointsUpTo(dir: string | undefined, seq: number): Checkpoint[] {
+  if (dir === undefined) return [];
+  try {
+    return listCheckpoints(dir).filter((c) => c.seq <= seq);
+  } catch {
+    return [];
+  }
+}
+
+// Whether any event from..to may touch the service: a scan without projecting.
+export async function mayBeTouched(log: EventLog, fromSeq: number, toSeq: number, service: ServiceRef): Promise<boolean> {
+  let found = false;
+  await readRange(log, fromSeq, toSeq, DEFAULT_REPLAY_BATCH, (events) => {
+    found ||= events.some((stored) => {
+      const event = decodeEvent(stored);
+      return typeof event !== 'string' && mayTouch(event, service);
+    });
+  });
+  return found;
+}
+
+// Every table of the read model, rows replaced by the checkpoint's (same schema version: same columns).
+function copyCheckpoint(path: string, db: Database.Database): void {
+  db.prepare('ATTACH ? AS checkpoint').run(path);
+  try {
+    const version = (schema: string) => db.pragma(`${schema}.user_version`, { simple: true }) as number;
+    if (version('checkpoint') !== version('main')) throw new Error(`schema version ${version('checkpoint')}, not ${version('main')}`);
+    const tables = db.prepare<[], string>("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all();
+    db.transaction(() => {
+      for (const table of tables) db.exec(`DELETE FROM main."${table}"; INSERT INTO main."${table}" SELECT * FROM checkpoint."${table}";`);
+    })();
+  } finally {
+    db.exec('DETACH checkpoint');
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
 }
 

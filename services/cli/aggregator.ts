@@ -57,7 +57,7 @@ export async function runAggregator(o: SettingValues, logger: Logger): Promise<R
       replicas: o.replicas as number,
     });
     stack.add(() => log.close());
-    obs.route(auditRoutes({ log, zone: (o.zone as string[])[0]!, ttl: o.ttl as number }));
+    obs.route(auditRoutes({ log, zone: (o.zone as string[])[0]!, ttl: o.ttl as number, checkpointDir: `${dbPath}.checkpoints` }));
     const aggregator = await startAggregator(log, dbPath, `${dbPath}.checkpoints`, o.expectCluster as string[], o, obs, stack, logger);
     const publisher = await NatsViewPublisher.start(
       nc,

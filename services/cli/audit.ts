@@ -20,12 +20,17 @@ const logSettings: Setting[] = [
   ...natsSettings(false).map((s) => (s.flag === 'nats' ? { ...s, describe: 'read the JetStream event log instead' } : s)),
 ];
 const jsonSetting: Setting = { flag: 'json', describe: 'print JSON instead of text', default: false };
+const checkpointDirSetting = (point: string): Setting => ({
+  flag: 'checkpoint-dir',
+  arg: 'dir',
+  describe: `start from the newest read-model checkpoint in this directory at or before ${point} (default with --data-dir: DIR/checkpoints)`,
+});
 
 export const replaySettings: Setting[] = [
   { flag: 'to', arg: 'time|seq', describe: 'the moment: RFC 3339, now, -15m/-2d, or an event sequence (digits or #digits)', required: true },
   { flag: 'db', arg: 'path', describe: 'new SQLite file for the rebuilt read model', required: true },
   { flag: 'force', describe: 'overwrite the --db file when it exists', default: false },
-  { flag: 'checkpoint-dir', arg: 'dir', describe: 'start from the newest read-model checkpoint in this directory at or before --to (default with --data-dir: DIR/checkpoints)' },
+  checkpointDirSetting('--to'),
   ...logSettings,
 ];
 export const resolveSettings: Setting[] = [
@@ -33,6 +38,7 @@ export const resolveSettings: Setting[] = [
   zoneSetting,
   ttlSetting,
   jsonSetting,
+  checkpointDirSetting('--at'),
   ...logSettings,
 ];
 export const historySettings: Setting[] = [
@@ -40,6 +46,7 @@ export const historySettings: Setting[] = [
   { flag: 'until', arg: 'time|seq', describe: 'up to this moment (default: now)' },
   zoneSetting,
   jsonSetting,
+  checkpointDirSetting('--since'),
   ...logSettings,
 ];
 export const diffSettings: Setting[] = [
@@ -47,6 +54,7 @@ export const diffSettings: Setting[] = [
   { flag: 'to', arg: 'time|seq', describe: 'the later moment', required: true },
   zoneSetting,
   jsonSetting,
+  checkpointDirSetting('--from'),
   ...logSettings,
 ];
 
@@ -96,19 +104,30 @@ export function replay(o: SettingValues, logger: Logger): Promise<void> {
 
 export function auditResolve(o: SettingValues, logger: Logger, [name, type]: string[]): Promise<void> {
   return withLog(o, logger, (log) =>
-    runAuditResolve({ log, name: name!, ...(type ? { type } : {}), ...(o.at ? { at: o.at as string } : {}), zone: zone(o), ttl: o.ttl as number, json: o.json as boolean }, out),
+    runAuditResolve(
+      { log, name: name!, ...(type ? { type } : {}), ...(o.at ? { at: o.at as string } : {}), zone: zone(o), ttl: o.ttl as number, json: o.json as boolean, ...checkpointDir(o) },
+      out,
+    ),
   );
 }
 
 export function auditHistory(o: SettingValues, logger: Logger, [target]: string[]): Promise<void> {
   return withLog(o, logger, (log) =>
     runAuditHistory(
-      { log, target: target!, ...(o.since ? { since: o.since as string } : {}), ...(o.until ? { until: o.until as string } : {}), zone: zone(o), json: o.json as boolean },
+      {
+        log,
+        target: target!,
+        ...(o.since ? { since: o.since as string } : {}),
+        ...(o.until ? { until: o.until as string } : {}),
+        zone: zone(o),
+        json: o.json as boolean,
+        ...checkpointDir(o),
+      },
       out,
     ),
   );
 }
 
 export function auditDiff(o: SettingValues, logger: Logger): Promise<void> {
-  return withLog(o, logger, (log) => runAuditDiff({ log, from: o.from as string, to: o.to as string, zone: zone(o), json: o.json as boolean }, out));
+  return withLog(o, logger, (log) => runAuditDiff({ log, from: o.from as string, to: o.to as string, zone: zone(o), json: o.json as boolean, ...checkpointDir(o) }, out));
 }

@@ -82,7 +82,7 @@ export async function serve(o: ServeOptions & SettingValues, logger: Logger): Pr
     }
     stack.add(() => log.close());
 
-    obs.route(auditRoutes({ log, zone: o.zone[0]!, ttl: o.ttl }));
+    obs.route(auditRoutes({ log, zone: o.zone[0]!, ttl: o.ttl, checkpointDir: join(o.dataDir, 'checkpoints') }));
     const aggregator = await startAggregator(log, join(o.dataDir, 'readmodel.db'), join(o.dataDir, 'checkpoints'), ids, o, obs, stack, logger);
     if (nc) {
       const publisher = await NatsViewPublisher.start(nc, aggregator, { prefix: o.natsPrefix as string }, logger.child({ service: 'publisher' }));
