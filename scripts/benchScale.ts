@@ -1,0 +1,168 @@
+// npm run bench:scale: (a) initial sync of a generated clusterset (3 clusters
+// × 10,000 services, 100,000 endpoints) until every frontend answers a sample
+// of names as the record model says, in embedded mode and in NATS mode;
+// (b) cold start of one more frontend from the NATS object-store snapshot of
+// that view: process start to first correct answer, and its RSS. Sizes from
+// the environment; nothing here fails for being slow.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { clusterObjects, expectedNames, generateClusterset, type Clusterset } from './bench-cluster/clusterset.js';
+import { DnsProber, expectedAnswer, isRight, whenAnswered, type Check } from './bench-cluster/dnsProber.js';
+import { profileReport } from './bench-cluster/profileSummary.js';
+import { summarize } from './bench-cluster/stats.js';
+import { BenchProcesses, cpuSeconds, memoryOf, waitedChildrenCpuSeconds, startStandIns, stopStandIns, type DnsEndpoint } from './bench-cluster/topology.js';
+import { mcsdnsMain } from '../test/support/mcsdnsProcess.js';
+import type { NatsServer } from '../test/support/natsServer.js';
+
+const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const ZONE = 'clusterset.local';
+const SYNC_TARGET_S = 10;
+const COLD_START_TARGET_MS = 1000;
+const TIMEOUT_MS = setting('SCALE_TIMEOUT_S', 300) * 1000;
+
+const set = generateClusterset({
+  clusters: ['east', 'west', 'north', 'south', 'central'].slice(0, setting('SCALE_CLUSTERS', 3)),
+  services: setting('SCALE_SERVICES', 10_000),
+  endpoints: setting('SCALE_ENDPOINTS', 100_000),
+  headlessShare: setting('SCALE_HEADLESS_SHARE', 0.2),
+  namespaces: setting('SCALE_NAMESPACES', 50),
+  seed: setting('SCALE_SEED', 1),
+});
+const sampleServices = setting('SCALE_SAMPLE_SERVICES', 100);
+const frontendCount = setting('SCALE_FRONTENDS', 3);
+const coldRuns = setting('SCALE_COLD_RUNS', 3);
+const modes = (process.env.SCALE_MODES ?? 'embedded,nats').split(',');
+
+// Services spread over the whole set (the last one always), each with its
+// A answer, one SRV name and one endpoint name when it has them.
+function sampleChecks(clusterset: Clusterset, picks: number): Check[] {
+  const services = clusterset.services;
+  const chosen = new Set(Array.from({ length: picks }, (_, k) => services.length - 1 - Math.floor((k * services.length) / picks)));
+  const checks: Check[] = [];
+  for (const index of chosen) {
+    const names = Object.entries(expectedNames(clusterset, services[index]!));
+    const base = `${services[index]!.name}.${services[index]!.namespace}.svc`;
+    const srv = names.find(([n]) => n.startsWith('_'));
+    const endpoint = names.find(([n]) => !n.startsWith('_') && n !== base);
+    for (const [name, type] of [[base, 'A'], [srv?.[0], 'SRV'], [endpoint?.[0], 'A']] as const) {
+      const records = names.find(([n]) => n === name)?.[1];
+      if (name && records) checks.push({ name: `${name}.${ZONE}`, type, answer: expectedAnswer(records, type, ZONE) });
+    }
+  }
+  return checks;
+}
+
+function nameCount(clusterset: Clusterset): number {
+  return clusterset.services.reduce((sum, s) => sum + Object.keys(expectedNames(clusterset, s)).length, 0);
+}
+
+const seconds = (fromMs: number, toMs: number) => `${((toMs - fromMs) / 1000).toFixed(2)} s`;
+const verdict = (value: number, target: number) => `${value < target ? 'met' : 'MISSED'} (${(value / target).toFixed(2)} of the target)`;
+
+async function embedded(procs: BenchProcesses, prober: DnsProber, checks: Check[], dir: string): Promise<void> {
+  const startedAt = performance.now();
+  const serve = await procs.serve(set.spec.clusters, dir);
+  const servingAt = performance.now();
+  const [answeredAt] = await whenAnswered(prober, [serve.dnsPort], checks, startedAt + TIMEOUT_MS);
+  const memory = memoryOf(serve.process.pid);
+  console.log(`  CPU serve used until then: ${cpuSeconds(serve.process.pid).toFixed(1)} s (a bound on the sync time of an otherwise idle machine)`);
+  console.log(`embedded: serve started → listening ${seconds(startedAt, servingAt)}; → all ${checks.length} sample names right ${seconds(startedAt, answeredAt!)}`);
+  console.log(`  initial sync target < ${SYNC_TARGET_S} s: ${verdict((answeredAt! - startedAt) / 1000, SYNC_TARGET_S)}; serve RSS ${memory?.rssMiB.toFixed(0)} MiB (peak ${memory?.peakMiB.toFixed(0)} MiB)`);
+}
+
+async function nats(procs: BenchProcesses, prober: DnsProber, checks: Check[], dir: string): Promise<void> {
+  const server = await procs.startNats();
+  await procs.aggregator(server, set.spec.clusters, dir, ['--snapshot-interval', '1s']);
+  const frontends = await Promise.all(Array.from({ length: frontendCount }, (_, i) => procs.frontend(server, `frontend-${i}`)));
+  await Promise.all(frontends.map((f) => f.ready));
+  const cpuBefore = procs.processes.map((p) => cpuSeconds(p.pid));
+  const startedAt = performance.now();
+  procs.agents(server, set.spec.clusters, dir);
+  const answeredAt = await whenAnswered(prober, frontends.map((f) => f.dnsPort), checks, startedAt + TIMEOUT_MS);
+  const last = Math.max(...answeredAt);
+  console.log(`nats: aggregator and ${frontends.length} frontends running; agents started → all ${checks.length} sample names right on every frontend ${seconds(startedAt, last)}`);
+  console.log(`  per frontend: ${answeredAt.map((at) => seconds(startedAt, at)).join(', ')}; initial sync target < ${SYNC_TARGET_S} s: ${verdict((last - startedAt) / 1000, SYNC_TARGET_S)}`);
+  const cpu = procs.processes.map((p) => `${p.name} ${(cpuSeconds(p.pid) - (cpuBefore[procs.processes.indexOf(p)] ?? 0)).toFixed(1)} s`);
+  console.log(`  CPU used from the agents' start until then: ${cpu.join(', ')} (nats-server not counted)`);
+  const memories = frontends.map((f) => memoryOf(f.process.pid)?.rssMiB.toFixed(0)).join(', ');
+  console.log(`  frontend RSS ${memories} MiB`);
+  // Time for the aggregator to publish a snapshot of the whole view (--snapshot-interval 1s).
+  await sleep(3000);
+  await coldStarts(procs, server, prober, checks);
+}
+
+// One more frontend, again and again: from process start to its first correct answer.
+async function coldStarts(procs: BenchProcesses, server: NatsServer, prober: DnsProber, checks: Check[]): Promise<void> {
+  const first = checks[0]!;
+  const times: number[] = [];
+  const reference = commandLineLoad();
+  console.log(`  reference: \`mcsdns --help\` (Node start and every module loaded) takes ${reference.ms.toFixed(0)} ms, ${reference.cpuMs.toFixed(0)} ms of CPU`);
+  for (let run = 0; run < coldRuns; run++) {
+    const [startedAt, startedAtWall] = [performance.now(), Date.now()];
+    const frontend = await procs.frontend(server, `cold-${run}`);
+    const answeredAt = await firstRightAnswer(prober, frontend, first, startedAt + TIMEOUT_MS);
+    times.push(answeredAt - startedAt);
+    const cpuAtAnswer = cpuSeconds(frontend.process.pid);
+    await whenAnswered(prober, [frontend.dnsPort], checks, performance.now() + TIMEOUT_MS);
+    // The frontend's own log says when each step ended.
+    const step = async (re: RegExp) => JSON.parse(await frontend.process.waitForLine(re)) as { time: number; loadMs?: number; bytes?: number };
+    const [connected, loaded, listening] = [await step(/connected to NATS/), await step(/view snapshot loaded/), await step(/DNS frontend listening/)];
+    await sleep(1000);
+    const memory = memoryOf(frontend.process.pid);
+    console.log(
+      `  cold start ${run + 1}: first right answer ${(answeredAt - startedAt).toFixed(0)} ms after process start (CPU used by then ${(cpuAtAnswer * 1000).toFixed(0)} ms); NATS connected at ${connected.time - startedAtWall} ms,` +
+        ` snapshot (${((loaded.bytes ?? 0) / 1e6).toFixed(1)} MB) loaded at ${loaded.time - startedAtWall} ms (read and decoded in ${loaded.loadMs} ms), listening at ${listening.time - startedAtWall} ms;` +
+        ` all sample names right; RSS ${memory?.rssMiB.toFixed(0)} MiB (peak ${memory?.peakMiB.toFixed(0)} MiB)`,
+    );
+    await frontend.process.kill('SIGTERM');
+  }
+  const median = summarize(times).p50;
+  console.log(`  cold start median ${median.toFixed(0)} ms; target < ${COLD_START_TARGET_MS} ms: ${verdict(median, COLD_START_TARGET_MS)}`);
+}
+
+function commandLineLoad(): { ms: number; cpuMs: number } {
+  const [startedAt, cpuAtStart] = [performance.now(), waitedChildrenCpuSeconds()];
+  spawnSync(process.execPath, [mcsdnsMain, '--help'], { stdio: 'ignore' });
+  return { ms: performance.now() - startedAt, cpuMs: (waitedChildrenCpuSeconds() - cpuAtStart) * 1000 };
+}
+
+// Asks every few milliseconds (nothing answers until the port opens).
+async function firstRightAnswer(prober: DnsProber, frontend: DnsEndpoint, check: Check, deadline: number): Promise<number> {
+  while (performance.now() < deadline) {
+    const reply = await prober.queryWhole(frontend.dnsPort, check.name, check.type, 20);
+    if (isRight(reply, check)) return reply!.at;
+    await sleep(2);
+  }
+  throw new Error(`${frontend.name}: no right answer for ${check.name}`);
+}
+
+const names = nameCount(set);
+const checks = sampleChecks(set, sampleServices);
+console.log(
+  `bench:scale: ${set.spec.clusters.length} clusters × ${set.services.length} services (${set.services.filter((s) => s.headless).length} headless), ` +
+    `${set.spec.endpoints} endpoints (each cluster imports every service and holds every slice); ${names} names; sample ${checks.length}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+);
+const dir = mkdtempSync(join(tmpdir(), 'mcsdns-bench-scale-'));
+const loadStart = performance.now();
+const standIns = await startStandIns(set.spec.clusters, () => clusterObjects(set), dir);
+console.log(`stand-in API servers loaded in ${seconds(loadStart, performance.now())}`);
+const prober = await DnsProber.open();
+try {
+  for (const mode of modes) {
+    const procs = new BenchProcesses();
+    try {
+      await (mode === 'embedded' ? embedded : nats)(procs, prober, checks, dir);
+    } finally {
+      await procs.stop();
+    }
+  }
+} finally {
+  prober.close();
+  await stopStandIns(standIns);
+  rmSync(dir, { recursive: true, force: true });
+}
+if (process.env.BENCH_PROFILE_DIR) for (const line of profileReport(process.env.BENCH_PROFILE_DIR)) console.log(line);
