@@ -1,8 +1,6 @@
 // `mcsdns agent`: watches one member cluster and publishes its change events
 // to the JetStream event log. It needs Kubernetes read access and NATS
 // permission to publish its own cluster's subject, nothing else.
-import { Agent, eventLogSink } from '../agent/agent.js';
-import { loadKubeConfig } from '../agent/kubeconfig.js';
 import { isClusterId } from '../../shared/events.js';
 import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
 import type { Logger } from '../../shared/logger.js';
@@ -38,6 +36,8 @@ export async function runAgent(o: SettingValues, logger: Logger): Promise<Runnin
   if (o.inCluster && o.kubeconfig !== undefined) throw new UsageError('give either --kubeconfig or --in-cluster, not both');
   if (!o.inCluster && o.kubeconfig === undefined) throw new UsageError('--kubeconfig or --in-cluster is required');
   if (o.inCluster && o.context !== undefined) throw new UsageError('--context goes with --kubeconfig');
+  // The Kubernetes client takes about a second to load: only the commands that watch clusters pay for it.
+  const { Agent, eventLogSink, loadKubeConfig } = await loadAgent();
   const kubeConfig = loadKubeConfig(
     o.inCluster ? { inCluster: true } : { kubeconfig: o.kubeconfig as string, ...(o.context !== undefined ? { context: o.context as string } : {}) },
   );
@@ -64,4 +64,9 @@ export async function runAgent(o: SettingValues, logger: Logger): Promise<Runnin
     stack.add(() => agent.stop());
     logger.info({ cluster: clusterId }, 'mcsdns agent running');
   });
+}
+
+export async function loadAgent() {
+  const [agent, kubeconfig] = await Promise.all([import('../agent/agent.js'), import('../agent/kubeconfig.js')]);
+  return { Agent: agent.Agent, eventLogSink: agent.eventLogSink, loadKubeConfig: kubeconfig.loadKubeConfig };
 }

@@ -2,9 +2,8 @@
 // the embedded event log in the data directory, or by JetStream with --nats
 // (then frontends elsewhere can follow the same view).
 import { join } from 'node:path';
-import { Agent, eventLogSink } from '../agent/agent.js';
 import { parseClusterSpec, type ClusterSpec } from '../agent/clusterSpec.js';
-import { loadKubeConfig } from '../agent/kubeconfig.js';
+import { loadAgent } from './agent.js';
 import { lockDataDir } from '../../shared/dataDir.js';
 import type { EventLog } from '../../shared/eventLog.js';
 import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
@@ -64,6 +63,7 @@ export async function serve(o: ServeOptions & SettingValues, logger: Logger): Pr
   const ids = o.cluster.map((c) => c.id);
   const dup = ids.find((id, i) => ids.indexOf(id) !== i);
   if (dup) throw new UsageError(`cluster id ${dup} is given twice`);
+  const { Agent, eventLogSink, loadKubeConfig } = await loadAgent();
   // Every kubeconfig is checked before anything is opened.
   const kubeConfigs = o.cluster.map((c) => loadKubeConfig({ kubeconfig: c.kubeconfig, context: c.context }));
   const natsOpts = o.nats ? natsOptions(o, 'mcsdns-serve') : undefined;
