@@ -85,7 +85,11 @@ export function serviceRecordsByCluster(
 ): ClusterServiceRecords {
   const union = serviceRecords(namespace, name, imports, slices);
   const overlays: ClusterServiceRecords['overlays'] = {};
+  const all = contents(imports, slices);
   for (const cluster of clusters) {
+    // The records depend only on which distinct objects there are: a cluster
+    // holding every one of them sees the union, with no second computation.
+    if (sameContents(contents(imports.filter((i) => i.cluster === cluster), slices.filter((s) => s.cluster === cluster)), all)) continue;
     const own = serviceRecords(
       namespace,
       name,
@@ -95,6 +99,28 @@ export function serviceRecordsByCluster(
     if (!isDeepStrictEqual(own, union)) overlays[cluster] = own ?? null;
   }
   return { union, overlays };
+}
+
+interface Contents {
+  imports: Set<string>;
+  slices: Set<string>; // with the cluster the endpoints are named under
+}
+
+function contents(imports: ImportRow[], slices: SliceRow[]): Contents {
+  return {
+    imports: new Set(imports.map((i) => JSON.stringify(i.object))),
+    slices: new Set(slices.map((s) => `${sliceCluster(s)} ${JSON.stringify(s.object)}`)),
+  };
+}
+
+const sameContents = (a: Contents, b: Contents): boolean => sameSet(a.imports, b.imports) && sameSet(a.slices, b.slices);
+const sameSet = (a: Set<string>, b: Set<string>): boolean => a.size === b.size && [...a].every((x) => b.has(x));
+
+// The cluster id endpoint names of a slice carry: its source cluster, else the
+// cluster it was read from.
+function sliceCluster({ cluster, object }: SliceRow): string {
+  const source = object.sourceCluster?.toLowerCase();
+  return source && isDnsLabel(source) ? source : cluster;
 }
 
 function srvName(p: ServicePort, base: string): string {
@@ -116,10 +142,10 @@ function namedPorts(ports: ServicePort[]): ServicePort[] {
 // (same source cluster, same address) is counted once.
 function readyHosts(slices: SliceRow[]): Map<string, string[]> {
   const hosts = new Map<string, Set<string>>();
-  for (const { cluster, object } of slices) {
+  for (const slice of slices) {
+    const object = slice.object;
     if (object.addressType === 'FQDN') continue;
-    const source = object.sourceCluster?.toLowerCase();
-    const clusterId = source && isDnsLabel(source) ? source : cluster;
+    const clusterId = sliceCluster(slice);
     for (const ep of object.endpoints) {
       if (!ep.ready) continue;
       const addresses = ep.addresses.filter((a) => isIPv4(a) || isIPv6(a));

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import { serviceRecords, serviceRecordsByCluster, type ImportRow, type SliceRow } from '../shared/recordModel.js';
 import type { Endpoint, ServicePort } from '../shared/events.js';
 
@@ -205,6 +206,29 @@ describe('record model: per-cluster views', () => {
     assert.deepEqual(Object.keys(got.overlays.east?.names ?? {}), ['_http._tcp.web.prod.svc', 'web.prod.svc']);
     assert.deepEqual(Object.keys(got.overlays.west?.names ?? {}), ['_dns._udp.web.prod.svc', 'web.prod.svc']);
     assert.equal(got.overlays.north, null);
+  });
+
+  it('gives an overlay exactly where a cluster alone differs from the union, over random clustersets', () => {
+    let seed = 7;
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const all = ['east', 'west', 'north'];
+    const pick = <T>(list: T[]) => list[random(list.length)]!;
+    for (let round = 0; round < 300; round++) {
+      const headlessService = random(2) === 0;
+      const imports = all.filter(() => random(4) > 0).map((c) => (headlessService ? headless(c, [pick([http, dnsUdp])]) : clusterSetIP(c, [pick(['10.0.0.1', '10.0.0.2'])], [pick([http, dnsUdp])])));
+      const slices = all.flatMap((holder) =>
+        all.filter(() => random(3) > 0).map((source) => slice(holder, [ep(`10.1.0.${all.indexOf(source)}`, 'db-0', random(5) > 0)], random(4) > 0 ? source : undefined)),
+      );
+      const got = serviceRecordsByCluster('prod', 'db', imports, slices, all);
+      const union = serviceRecords('prod', 'db', imports, slices);
+      assert.deepEqual(got.union, union);
+      const want: Record<string, unknown> = {};
+      for (const c of all) {
+        const own = serviceRecords('prod', 'db', imports.filter((i) => i.cluster === c), slices.filter((x) => x.cluster === c));
+        if (!isDeepStrictEqual(own, union)) want[c] = own ?? null;
+      }
+      assert.deepEqual(got.overlays, want, `round ${round}`);
+    }
   });
 
   it('has neither union nor overlays for a service nobody imports', () => {
