@@ -115,3 +115,47 @@ export interface ViewListener {
   snapshot(view: DnsView): void;
   delta(delta: ViewDelta): void;
 }
+
+// One delta doing what `a` then `b` do, or undefined when they cannot be one:
+// `b` does not follow `a`, or `a` changes the clusters (dropping overlays
+// that `b` may build anew). Lets a publisher that fell behind catch up in one message.
+export function mergeDeltas(a: ViewDelta, b: ViewDelta): ViewDelta | undefined {
+  if (a.to !== b.from || a.clusters) return undefined;
+  const merged: ViewDelta = { from: a.from, to: b.to, services: mergeChanges(a.services, b.services) };
+  if (b.clusters) merged.clusters = b.clusters;
+  if (a.namespaces || b.namespaces) merged.namespaces = mergeNamespaces(a.namespaces ?? { add: [], remove: [] }, b.namespaces ?? { add: [], remove: [] });
+  if (a.views || b.views) {
+    const views: NonNullable<ViewDelta['views']> = {};
+    for (const cluster of new Set([...Object.keys(a.views ?? {}), ...Object.keys(b.views ?? {})])) {
+      const none = { upsert: {}, remove: [] };
+      views[cluster] = mergeChanges(ownChange(a.views, cluster) ?? none, ownChange(b.views, cluster) ?? none);
+    }
+    merged.views = views;
+  }
+  if (a.observedAt || b.observedAt) merged.observedAt = [...(a.observedAt ?? []), ...(b.observedAt ?? [])];
+  return merged;
+}
+
+const ownChange = <T>(views: Record<string, T> | undefined, cluster: string): T | undefined => (views && Object.hasOwn(views, cluster) ? views[cluster] : undefined);
+
+function mergeChanges<T>(a: { upsert: Record<string, T>; remove: string[] }, b: { upsert: Record<string, T>; remove: string[] }): { upsert: Record<string, T>; remove: string[] } {
+  const upsert = { ...a.upsert };
+  const remove = new Set(a.remove);
+  for (const key of b.remove) {
+    delete upsert[key];
+    remove.add(key);
+  }
+  for (const [key, value] of Object.entries(b.upsert)) {
+    upsert[key] = value;
+    remove.delete(key);
+  }
+  return { upsert, remove: [...remove] };
+}
+
+function mergeNamespaces(a: { add: string[]; remove: string[] }, b: { add: string[]; remove: string[] }): { add: string[]; remove: string[] } {
+  const add = new Set(a.add);
+  const remove = new Set(a.remove);
+  for (const n of b.remove) if (!add.delete(n)) remove.add(n);
+  for (const n of b.add) if (!remove.delete(n)) add.add(n);
+  return { add: [...add].sort(), remove: [...remove].sort() };
+}

@@ -8,7 +8,7 @@ import { Objm, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from './logger.js';
-import { applyDelta, type DnsView, type ViewDelta, type ViewFeed } from './view.js';
+import { applyDelta, mergeDeltas, type DnsView, type ViewDelta, type ViewFeed } from './view.js';
 import {
   DELTA_MAX_AGE_MS,
   deltaMsgId,
@@ -25,10 +25,21 @@ import {
 import { backoffDelay } from './backoff.js';
 
 const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
+const MERGED_DELTA_BYTES = 256 * 1024; // queued deltas merge into one message up to this size
+const PAYLOAD_HEADROOM = 1024; // NATS headers and the JetStream message id
+
+// The message that publishes the first `count` queued deltas as one.
+interface DeltaMessage {
+  first: ViewDelta;
+  count: number;
+  delta: ViewDelta;
+  text: string;
+}
 
 export class NatsViewPublisher {
   private view: DnsView | undefined; // the newest view the feed gave us
   private pending: ViewDelta[] = []; // not yet in the stream, in order
+  private attempt: DeltaMessage | undefined; // retried as it is, so that a stored one is deduplicated
   private snapshotDue = false;
   private deltasSinceSnapshot = 0;
   private snapshotTimer: NodeJS.Timeout | undefined;
@@ -131,7 +142,7 @@ export class NatsViewPublisher {
       try {
         if (this.failures > 0) this.store = (await ensureStorage(this.js, this.jsm, this.dist)).store;
         if (this.snapshotDue) await this.publishSnapshot();
-        else if (delta) await this.publishDelta(delta);
+        else if (delta) await this.publishDeltas();
         this.failures = 0;
       } catch (err) {
         if (this.stopping.signal.aborted) return;
@@ -147,11 +158,39 @@ export class NatsViewPublisher {
     }
   }
 
-  private async publishDelta(delta: ViewDelta): Promise<void> {
-    const ack = await this.js.publish(this.dist.deltaSubject, JSON.stringify(delta), { msgID: deltaMsgId(delta), timeout: REQUEST_TIMEOUT_MS });
-    if (this.pending[0] === delta) this.pending.shift(); // unless a snapshot replaced the queue meanwhile
+  // Publishes the queued deltas from the first on, as many as merge into one message.
+  private async publishDeltas(): Promise<void> {
+    if (this.attempt?.first !== this.pending[0]) this.attempt = this.nextMessage();
+    const message = this.attempt;
+    if (!message) return;
+    const ack = await this.js.publish(this.dist.deltaSubject, message.text, { msgID: deltaMsgId(message.delta), timeout: REQUEST_TIMEOUT_MS });
+    if (this.pending[0] === message.first) this.pending.splice(0, message.count); // unless a snapshot replaced the queue meanwhile
+    this.attempt = undefined;
     this.lastDeltaSeq = Math.max(this.lastDeltaSeq, ack.seq);
-    this.published(delta.to);
+    this.published(message.delta.to);
+  }
+
+  // Merges queued deltas while they merge and stay small. A delta too big
+  // for one NATS message turns into a snapshot (undefined).
+  private nextMessage(): DeltaMessage | undefined {
+    const first = this.pending[0]!;
+    const maxPayload = (this.nc.info?.max_payload ?? Infinity) - PAYLOAD_HEADROOM;
+    let message: DeltaMessage = { first, count: 1, delta: first, text: JSON.stringify(first) };
+    if (message.text.length > maxPayload) {
+      this.logger.warn({ from: first.from, to: first.to, bytes: message.text.length, maxPayload }, 'view delta over the NATS max_payload; publishing a snapshot instead');
+      this.pending = [];
+      this.snapshotDue = true;
+      return undefined;
+    }
+    for (let bytes = message.text.length; message.count < this.pending.length; ) {
+      const next = this.pending[message.count]!;
+      const delta = mergeDeltas(message.delta, next);
+      bytes += JSON.stringify(next).length;
+      if (!delta || bytes > Math.min(MERGED_DELTA_BYTES, maxPayload)) break;
+      message = { first, count: message.count + 1, delta, text: '' };
+    }
+    if (message.count > 1) message.text = JSON.stringify(message.delta);
+    return message;
   }
 
   // The snapshot is the newest view, even ahead of queued deltas: followers

@@ -25,7 +25,10 @@ describe('following the view over NATS', { skip: natsServerMissing() }, () => {
 
     source.advance(50);
     await inStep(source, got);
-    assert.deepEqual({ snapshots: got.snapshots, deltas: got.deltas }, { snapshots: 1, deltas: 50 });
+    // Deltas queued while one is published go out merged: at most 50, each following on.
+    assert.equal(got.snapshots, 1);
+    assert.ok(got.deltas >= 1 && got.deltas <= 50, `${got.deltas} deltas`);
+    assert.deepEqual(got.misfits, []);
     assert.equal(feed.version, source.view.version);
     await eventually('a heartbeat announces the newest version', () => feed.aggregatorVersion === source.view.version);
     assert.ok(feed.stalenessMs! < 1000, `staleness ${feed.stalenessMs} ms`);
@@ -54,11 +57,13 @@ describe('following the view over NATS', { skip: natsServerMissing() }, () => {
     await nats.publisher(source, OPTS);
     const first = await nats.follower(OPTS);
     await inStep(source, first.got);
+    const startVersion = source.view.version;
     for (let burst = 0; burst < 5; burst++) {
       source.advance(1000);
       await inStep(source, first.got);
     }
-    assert.deepEqual({ snapshots: first.got.snapshots, deltas: first.got.deltas }, { snapshots: 1, deltas: 5000 });
+    assert.equal(first.got.snapshots, 1);
+    assert.deepEqual(first.got.misfits, []);
     source.advance(10);
 
     const log = capturedLogger();
@@ -66,9 +71,9 @@ describe('following the view over NATS', { skip: natsServerMissing() }, () => {
     await inStep(source, late.got);
     assert.equal(late.got.snapshots, 1);
     assert.ok(late.got.deltas <= 10, `${late.got.deltas} deltas applied`);
-    // A snapshot came with every 1,000 deltas: the late follower started 4,000 deltas into the stream.
+    // A snapshot came with every 1,000 deltas: the late follower's is at least 4,000 deltas in.
     const loaded = log.records().find((r) => r.msg === 'view snapshot loaded');
-    assert.ok(Number(loaded?.deltaSeq) >= 4000, `snapshot taken at delta ${String(loaded?.deltaSeq)}`);
+    assert.ok(Number(loaded?.version) >= startVersion + 4000, `snapshot taken at version ${String(loaded?.version)}`);
   });
 
   it('a delta with the wrong `from` is not applied; the follower checks the snapshot and stays correct', async () => {

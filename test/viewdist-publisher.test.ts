@@ -15,12 +15,13 @@ describe('publishing the view to NATS', { skip: natsServerMissing() }, () => {
   let jsm: JetStreamManager;
   let snapshots: () => Promise<ObjectStore>;
 
-  beforeEach(async () => {
-    nats = await ViewDistHarness.start();
+  async function startNats(config?: string): Promise<void> {
+    nats = await ViewDistHarness.start(config);
     const admin = await nats.connection('admin');
     jsm = await jetstreamManager(admin);
     snapshots = () => new Objm(jetstream(admin)).open('mcsdns-snapshots');
-  });
+  }
+  beforeEach(() => startNats());
   afterEach(() => nats.stop());
 
   async function snapshotVersion(): Promise<number | undefined> {
@@ -28,20 +29,50 @@ describe('publishing the view to NATS', { skip: natsServerMissing() }, () => {
     return info ? Number(info.metadata?.version) : undefined;
   }
 
-  it('stores every delta once, in order, under its deduplication id', async () => {
+  // The stored deltas, oldest first, once the newest reaches `version`.
+  async function storedDeltas(version: number) {
+    const lastTo = async () => {
+      const { messages } = (await jsm.streams.info('MCSDNS_VIEW')).state;
+      return messages > 0 ? parseDelta((await jsm.streams.getMessage('MCSDNS_VIEW', { last_by_subj: 'mcsdns.view.delta' }))!.string())!.to : undefined;
+    };
+    await eventually(`deltas up to version ${version} stored`, async () => (await lastTo()) === version);
+    const { messages } = (await jsm.streams.info('MCSDNS_VIEW')).state;
+    return Promise.all(Array.from({ length: messages }, (_, i) => jsm.streams.getMessage('MCSDNS_VIEW', { seq: i + 1 })));
+  }
+
+  it('stores deltas that follow on from each other, in order, each under its deduplication id', async () => {
     const source = new DrivenFeed(sampleView(50));
     await nats.publisher(source, { heartbeatMs: 100 });
     source.advance(20);
-    await eventually('20 deltas stored', async () => (await jsm.streams.info('MCSDNS_VIEW')).state.messages === 20);
-    const stored = await Promise.all(Array.from({ length: 20 }, (_, i) => jsm.streams.getMessage('MCSDNS_VIEW', { seq: i + 1 })));
     let version = sampleView(0).version;
-    for (const m of stored) {
+    for (const m of await storedDeltas(source.view.version)) {
       const delta = parseDelta(m!.string())!;
       assert.equal(delta.from, version);
       assert.equal(m!.header.get('Nats-Msg-Id'), `delta-${delta.to}`);
       version = delta.to;
     }
     assert.equal(version, source.view.version);
+  });
+
+  it('merges the deltas queued while it publishes, carrying every observation time', async () => {
+    const source = new DrivenFeed(sampleView(50));
+    await nats.publisher(source, { heartbeatMs: 100, snapshotEvery: 10_000 });
+    source.advance(2000);
+    const stored = (await storedDeltas(source.view.version)).map((m) => parseDelta(m!.string())!);
+    assert.ok(stored.length < 2000 / 4, `${stored.length} messages for 2,000 deltas`);
+    assert.equal(stored.reduce((n, d) => n + (d.observedAt?.length ?? 0), 0), 2000);
+  });
+
+  it('publishes a snapshot in place of a delta too big for one NATS message', async () => {
+    await nats.stop();
+    await startNats('max_payload: 65536');
+    const source = new DrivenFeed(sampleView(50));
+    await nats.publisher(source, { heartbeatMs: 100, snapshotIntervalMs: 60_000 });
+    await eventually('the first snapshot', async () => (await snapshotVersion()) === source.view.version);
+    const version = source.view.version;
+    source.send({ from: version, to: version + 1, services: { upsert: sampleView(3000).services, remove: [] } });
+    await eventually('a snapshot of the big change', async () => (await snapshotVersion()) === source.view.version);
+    assert.equal((await jsm.streams.info('MCSDNS_VIEW')).state.messages, 0);
   });
 
   it('replaces the snapshot within snapshotIntervalMs of a change, keeping one object only', async () => {

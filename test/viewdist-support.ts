@@ -88,6 +88,11 @@ export class DrivenFeed implements ViewFeed {
     return () => this.listeners.delete(listener);
   }
 
+  send(delta: ViewDelta): void {
+    applyDelta(this.view, delta);
+    for (const listener of this.listeners) listener.delta(delta);
+  }
+
   // A delta to the same version that only changes the cluster list, as the
   // aggregator sends when a cluster's sync times out.
   setClusters(clusters: DnsView['clusters']): void {
@@ -191,8 +196,9 @@ export class ViewDistHarness {
 
   private constructor(readonly server: NatsServer) {}
 
-  static async start(): Promise<ViewDistHarness> {
-    return new ViewDistHarness(await NatsServer.start({ config: VIEW_PERMISSIONS }));
+  // `config`: more nats-server configuration, e.g. "max_payload: 65536".
+  static async start(config = ''): Promise<ViewDistHarness> {
+    return new ViewDistHarness(await NatsServer.start({ config: `${VIEW_PERMISSIONS}\n${config}` }));
   }
 
   async connection(user: ViewUser): Promise<NatsConnection> {
