@@ -197,6 +197,7 @@ export const frontendMetrics = perRegistry((registry): FrontendMetrics => {
       name: `${PREFIX}frontend_snapshot_version`,
       help: 'The DNS view version the frontend answers from.',
       registers: [registry],
+      aggregator: 'min', // with --workers: the oldest version any of them answers from
     }),
     queries,
     programmingLatency: new Histogram({

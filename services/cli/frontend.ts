@@ -1,5 +1,7 @@
 // `mcsdns frontend`: answers DNS from the view it follows over NATS. It needs
 // nothing but read access to NATS: no database, no Kubernetes credentials.
+// With --workers N, N such processes share the DNS port (workers.ts).
+import type { Readiness } from '../../shared/httpServer.js';
 import type { Logger } from '../../shared/logger.js';
 import { connectNats } from '../../shared/nats.js';
 import { NatsViewFeed } from '../../shared/viewDistribution.js';
@@ -8,7 +10,8 @@ import { Observability, stalenessCheck } from './observability.js';
 import { natsOptions, natsSettings } from './natsSettings.js';
 import { dnsListenSetting, dnsOptionSettings, httpListenSetting, ttlSetting, zoneSetting } from './commonSettings.js';
 import { startFrontend } from './components.js';
-import { parseDuration, type ListenAddress, type Setting, type SettingValues } from './settings.js';
+import { parseDuration, parseInteger, type ListenAddress, type Setting, type SettingValues } from './settings.js';
+import { isWorker, reportToPrimary, runWorkers } from './workers.js';
 
 export const frontendSettings: Setting[] = [
   zoneSetting,
@@ -17,20 +20,27 @@ export const frontendSettings: Setting[] = [
   httpListenSetting,
   ...dnsOptionSettings,
   { flag: 'max-staleness', arg: 'duration', describe: 'not ready (/readyz) when the aggregator has not been heard from for this long; answers go on', parse: parseDuration, default: parseDuration('30s') },
+  { flag: 'workers', arg: 'n', describe: 'answer from N processes sharing the DNS port, each following the view (a dead one is replaced)', parse: parseInteger(1, 64), default: 1 },
   ...natsSettings(true),
 ];
 
 export async function runFrontend(o: SettingValues, logger: Logger): Promise<Running> {
+  const httpListen = o.httpListen as ListenAddress | undefined;
+  if ((o.workers as number) > 1 && !isWorker()) return runWorkers(o.workers as number, httpListen, logger);
   const nats = natsOptions(o, 'mcsdns-frontend');
   const obs = new Observability();
   return new Stack(logger).build(async (stack) => {
-    await obs.serve(stack, o.httpListen as ListenAddress | undefined, logger);
+    if (!isWorker()) await obs.serve(stack, httpListen, logger); // a worker's primary serves HTTP for all
     const nc = await connectNats(nats, logger.child({ service: 'nats' }));
     stack.add(() => nc.close());
     const feed = await NatsViewFeed.start(nc, { prefix: o.natsPrefix as string }, logger.child({ service: 'feed' }));
     stack.add(() => feed.stop());
-    obs.check('view feed', stalenessCheck(() => feed.stalenessMs, o.maxStaleness as number));
+    const fresh = stalenessCheck(() => feed.stalenessMs, o.maxStaleness as number);
+    obs.check('view feed', fresh);
     const frontend = await startFrontend(feed, o, obs, stack, logger);
+    if (isWorker()) reportToPrimary(obs.registry, frontend.address, () => firstFailing([fresh(), frontend.readiness()]), stack);
     logger.info({ dns: frontend.address, zones: o.zone, version: frontend.version }, 'mcsdns frontend running');
   });
 }
+
+const firstFailing = (readiness: Readiness[]): Readiness => readiness.find((r) => !r.ok) ?? { ok: true };
