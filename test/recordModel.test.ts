@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
+import { seededRandom } from '../scripts/bench/clusterset.js';
 import { serviceRecords, serviceRecordsByCluster, type ImportRow, type SliceRow } from '../shared/recordModel.js';
 import type { Endpoint, ServicePort } from '../shared/events.js';
 
@@ -209,8 +210,8 @@ describe('record model: per-cluster views', () => {
   });
 
   it('gives an overlay exactly where a cluster alone differs from the union, over random clustersets', () => {
-    let seed = 7;
-    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const next = seededRandom(7);
+    const random = (n: number) => Math.floor(next() * n);
     const all = ['east', 'west', 'north'];
     const pick = <T>(list: T[]) => list[random(list.length)]!;
     for (let round = 0; round < 300; round++) {

@@ -2,6 +2,7 @@
 // deltas; and the cases it refuses.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededRandom } from '../scripts/bench/clusterset.js';
 import { applyDelta, mergeDeltas, type DnsView, type ServiceRecords, type ViewDelta } from '../shared/view.js';
 
 const KEYS = ['prod/a', 'prod/b', 'prod/c', 'dev/d'];
@@ -9,7 +10,8 @@ const CLUSTERS = ['east', 'west'];
 const NAMESPACES = ['prod', 'dev', 'test'];
 
 function generator(seed: number) {
-  const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  const random = seededRandom(seed);
+  const next = (n: number) => Math.floor(random() * n);
   const records = (): ServiceRecords => ({ names: { [`s${next(100)}.prod.svc`]: [{ type: 'A', address: `10.0.0.${next(255)}` }] } });
   const some = (list: string[]) => list.filter(() => next(3) === 0);
   const changes = <T>(value: () => T) => {
