@@ -117,6 +117,12 @@ async function measureAll(contenders: Contender[], queryFile: string): Promise<M
   return out;
 }
 
+const missing = ['nsd', 'dnsperf', 'taskset', 'nats-server'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+if (missing.length > 0) {
+  console.error(`bench:dns needs ${missing.join(', ')} (Debian: apt-get install -y nsd dnsperf util-linux nats-server)`);
+  process.exit(1);
+}
+
 try {
   const started = Date.now();
   const set = generateClusterset(spec);
