@@ -63,6 +63,12 @@ interface Contender extends Server {
 }
 
 
+const missing = ['nsd', 'dnsperf', 'taskset', 'nats-server'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+if (missing.length > 0) {
+  console.error(`bench:dns needs ${missing.join(', ')} (Debian: apt-get install -y nsd dnsperf util-linux nats-server)`);
+  process.exit(1);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'mcsdns-bench-dns-'));
 const running: Child[] = [];
 let nats: NatsServer | undefined;
@@ -115,12 +121,6 @@ async function measureAll(contenders: Contender[], queryFile: string): Promise<M
     out.push({ name: c.name, label: c.label, cpus: c.cpus, ...best.get(c)!, latency });
   }
   return out;
-}
-
-const missing = ['nsd', 'dnsperf', 'taskset', 'nats-server'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
-if (missing.length > 0) {
-  console.error(`bench:dns needs ${missing.join(', ')} (Debian: apt-get install -y nsd dnsperf util-linux nats-server)`);
-  process.exit(1);
 }
 
 try {
