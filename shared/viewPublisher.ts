@@ -25,6 +25,7 @@ import {
 import { backoffDelay } from './backoff.js';
 
 const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
+const PENDING_SNAPSHOTS = 4; // queued deltas, in snapshotEvery, before a snapshot replaces them
 const MERGED_DELTA_BYTES = 256 * 1024; // queued deltas merge into one message up to this size
 const PAYLOAD_HEADROOM = 1024; // NATS headers and the JetStream message id
 
@@ -108,8 +109,9 @@ export class NatsViewPublisher {
     }
     this.pending.push(delta);
     this.deltasSinceSnapshot++;
-    // Past this many queued deltas, a snapshot is what followers would rather load anyway.
-    if (this.pending.length > this.dist.snapshotEvery) {
+    // Past this many queued deltas (NATS away, or far too slow for merged
+    // deltas to catch up), a snapshot is what followers would rather load anyway.
+    if (this.pending.length > PENDING_SNAPSHOTS * this.dist.snapshotEvery) {
       this.logger.warn({ dropped: this.pending.length, version: delta.to }, 'view deltas piled up unpublished; publishing a snapshot instead');
       this.pending = [];
       this.snapshotDue = true;

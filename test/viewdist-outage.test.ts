@@ -52,7 +52,7 @@ describe('view distribution through a NATS outage', { skip: natsServerMissing() 
   });
 
   it('when more changes piled up than the publisher keeps, the follower resyncs from a fresh snapshot', async () => {
-    await outage(OPTS.snapshotEvery! + 50);
+    await outage(4 * OPTS.snapshotEvery! + 50);
     source.advance(5);
     await inStep(source, got, 15_000);
     assert.equal(got.snapshots, 2);
