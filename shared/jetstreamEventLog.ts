@@ -12,6 +12,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type PubAck,
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { millis, nanos, type NatsConnection } from '@nats-io/transport-node';
@@ -34,6 +35,7 @@ const FOLLOW_WAIT_MS = 10_000; // a follower's pull waits this long for new even
 const PULL_GRACE_MS = 5000; // how much longer than its expiry a pull may take before it counts as lost
 const FOLLOW_PULL = 1000; // most events one follower pull asks for (bounds its memory)
 const FOLLOW_RETRY_MS = [250, 1000, 5000];
+const PUBLISH_WINDOW = 500; // most publishes in flight at once (an agent's batch)
 
 export function eventsSubject(prefix: string, cluster: string): string {
   if (!isSubjectToken(cluster)) throw new Error(`cluster ${JSON.stringify(cluster)} is not a NATS subject token`);
@@ -101,9 +103,12 @@ export class JetStreamEventLog implements EventLog {
     return new JetStreamEventLog(nc, jetstream(nc, { timeout }), jsm, prefix, settings.name, logger);
   }
 
-  // JetStream has no multi-message transaction: items are published one by
-  // one, each acknowledged before the next, so a crash leaves a prefix of the
-  // batch stored; the publisher's retry with the same ids completes it, which
+  // JetStream has no multi-message transaction. Items are published in
+  // windows, all of a window in flight at once; each but the window's first
+  // expects its predecessor's id as the stream's last message, so the server
+  // stores an item only right after the one before it (a duplicate it just
+  // acknowledges). Whatever fails, what is stored of a call is a prefix of it,
+  // in order, and the publisher's retry with the same ids completes it, which
   // dedup (Nats-Msg-Id) makes safe within the duplicate window.
   async append(items: AppendItem[]): Promise<AppendResult[]> {
     this.assertOpen();
@@ -112,11 +117,34 @@ export class JetStreamEventLog implements EventLog {
     // Calls take turns so that one call's events stay together, as in the embedded log.
     const run = this.appending.then(async () => {
       const results: AppendResult[] = [];
-      for (const [i, item] of items.entries()) results.push(await this.publish(subjects[i]!, item));
+      while (results.length < items.length) await this.publishWindow(items, subjects, results);
       return results;
     });
     this.appending = run.catch(() => undefined);
     return run;
+  }
+
+  // Publishes from items[results.length] on and adds the acknowledgements to
+  // `results`. Stops early, without an error, where another publisher's
+  // message came between two items: the next window goes on from there.
+  private async publishWindow(items: AppendItem[], subjects: string[], results: AppendResult[]): Promise<void> {
+    const start = results.length;
+    const end = Math.min(items.length, start + PUBLISH_WINDOW);
+    const acks: Promise<PubAck>[] = [];
+    for (let i = start; i < end; i++) {
+      const expect = i === start ? { streamName: this.stream } : { streamName: this.stream, lastMsgID: items[i - 1]!.id };
+      acks.push(this.js.publish(subjects[i]!, items[i]!.payload, { msgID: items[i]!.id, expect }));
+    }
+    const settled = await Promise.allSettled(acks);
+    for (const [k, outcome] of settled.entries()) {
+      if (outcome.status === 'fulfilled') {
+        results.push({ seq: outcome.value.seq, duplicate: outcome.value.duplicate });
+      } else if (k > 0 && isWrongLastMsgId(outcome.reason)) {
+        return; // nothing after it was stored: its predecessor in the chain was not
+      } else {
+        throw this.publishFailure(subjects[start + k]!, items[start + k]!, outcome.reason);
+      }
+    }
   }
 
   async read(fromSeq: number, limit: number): Promise<StoredEvent[]> {
@@ -206,19 +234,14 @@ export class JetStreamEventLog implements EventLog {
     return eventsSubject(this.prefix, item.cluster);
   }
 
-  private async publish(subject: string, item: AppendItem): Promise<AppendResult> {
-    try {
-      const ack = await this.js.publish(subject, item.payload, { msgID: item.id, expect: { streamName: this.stream } });
-      return { seq: ack.seq, duplicate: ack.duplicate };
-    } catch (err) {
-      if (isNoResponders(err)) {
-        throw new Error(
-          `append: no stream answered for ${subject}: stream ${this.stream} does not exist (the aggregator creates it), ` +
-            'JetStream is not enabled, or the stream is electing a leader',
-        );
-      }
-      throw new Error(`append to ${subject} (id ${item.id}): ${oneLine(err)}`);
+  private publishFailure(subject: string, item: AppendItem, err: unknown): Error {
+    if (isNoResponders(err)) {
+      return new Error(
+        `append: no stream answered for ${subject}: stream ${this.stream} does not exist (the aggregator creates it), ` +
+          'JetStream is not enabled, or the stream is electing a leader',
+      );
     }
+    return new Error(`append to ${subject} (id ${item.id}): ${oneLine(err)}`);
   }
 
   // Runs `use` with an ordered consumer (created at `start`, with the number
@@ -408,6 +431,11 @@ function limitUpdates(have: StreamConfig, want: StreamSettings) {
   }
   const shortensRetention = update.max_age !== undefined && (have.max_age === 0 || have.max_age > maxAge);
   return { update, changes, shortensRetention };
+}
+
+// The stream's last message is not the expected one (JetStream error 10070, not among JetStreamApiCodes).
+function isWrongLastMsgId(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === 10070;
 }
 
 function isNoResponders(err: unknown): boolean {

@@ -52,13 +52,7 @@ export interface SqliteEventLogOptions {
   clock?: () => number; // ms since the epoch, stamped on appends; tests script a timeline with it
 }
 
-interface EventRow {
-  seq: number;
-  id: string;
-  cluster: string;
-  time: number;
-  payload: string;
-}
+type EventRow = [seq: number, id: string, cluster: string, time: number, payload: string];
 
 export class SqliteEventLog implements EventLog {
   private readonly insert;
@@ -82,9 +76,10 @@ export class SqliteEventLog implements EventLog {
     );
     this.seqOfId = db.prepare<[string], number>('SELECT seq FROM events WHERE id = ?').pluck();
     this.lastTime = db.prepare<[], number>('SELECT time FROM events ORDER BY seq DESC LIMIT 1').pluck();
-    this.readFrom = db.prepare<[number, number], EventRow>(
-      'SELECT seq, id, cluster, time, payload FROM events WHERE seq >= ? ORDER BY seq LIMIT ?',
-    );
+    // Rows as arrays: better-sqlite3 builds them faster than objects, and each becomes a StoredEvent anyway.
+    this.readFrom = db
+      .prepare<[number, number], EventRow>('SELECT seq, id, cluster, time, payload FROM events WHERE seq >= ? ORDER BY seq LIMIT ?')
+      .raw();
     this.firstAtTime = db.prepare<[number], number>(
       'SELECT seq FROM events WHERE time >= ? ORDER BY time, seq LIMIT 1',
     ).pluck();
@@ -153,7 +148,7 @@ export class SqliteEventLog implements EventLog {
 
   private readNow(fromSeq: number, limit: number): StoredEvent[] {
     if (limit <= 0) return [];
-    return this.readFrom.all(fromSeq, limit).map((r) => ({ ...r, time: new Date(r.time) }));
+    return this.readFrom.all(fromSeq, limit).map(([seq, id, cluster, time, payload]) => ({ seq, id, cluster, time: new Date(time), payload }));
   }
 
   // Resolves on an append through this object, after the poll interval (for

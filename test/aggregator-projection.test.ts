@@ -215,4 +215,76 @@ describe('projection', () => {
     assert.equal(model.lastApplied(), 4);
     assert.equal(model.rejectedEvents(), 3);
   });
+
+  // Each case: a change to a valid event, and the reason it is put aside for (undefined: applied).
+  const validImport = JSON.parse(item(serviceImport('east', 'prod', 'web', { ips: ['10.0.0.1'], ports: [{ name: 'http', protocol: 'TCP', port: 80 }] })).payload);
+  const validSlice = JSON.parse(item(endpointSlice('east', 'prod', 'web-1', 'web', [{ addresses: ['10.1.0.1'], hostname: 'h', ready: false }])).payload);
+  const validSync = JSON.parse(item(syncBegin('east', 'ServiceImport', 1)).payload);
+  const validNamespace = JSON.parse(item(namespace('east', 'prod')).payload);
+  const validDelete = JSON.parse(item(deleted('east', 'ServiceImport', 'prod', 'web')).payload);
+  const withObject = (event: Record<string, unknown>, object: Record<string, unknown>) => ({ ...event, object: { ...(event.object as object), ...object } });
+  const withEndpoint = (endpoint: Record<string, unknown>) => withObject(validSlice, { endpoints: [{ addresses: ['10.1.0.1'], ready: true, ...endpoint }] });
+  const validationCases: [string, unknown, string | undefined][] = [
+    ['an array', [validImport], 'event must be a JSON object'],
+    ['null', null, 'event must be a JSON object'],
+    ['a string', 'event', 'event must be a JSON object'],
+    ['no schema version', { ...validImport, v: undefined }, 'unsupported event schema version undefined'],
+    ['schema version 2', { ...validImport, v: 2 }, 'unsupported event schema version 2'],
+    ['schema version as text', { ...validImport, v: '1' }, 'unsupported event schema version "1"'],
+    ['empty cluster', { ...validImport, cluster: '' }, 'field cluster must be a non-empty string'],
+    ['cluster not a label', { ...validImport, cluster: 'East' }, 'cluster id "East" is not an RFC 1123 label'],
+    ['unknown kind', { ...validImport, kind: 'Pod' }, 'unknown kind "Pod"'],
+    ['observedAt not a time', { ...validImport, observedAt: 'yesterday' }, 'observedAt is not a time'],
+    ['observedAt a number', { ...validImport, observedAt: 5 }, 'field observedAt must be a non-empty string'],
+    ['negative epoch', { ...validImport, epoch: -1 }, 'epoch must be a non-negative integer'],
+    ['fractional epoch', { ...validImport, epoch: 1.5 }, 'epoch must be a non-negative integer'],
+    ['epoch as text', { ...validImport, epoch: '1' }, 'epoch must be a non-negative integer'],
+    ['unknown op', { ...validImport, op: 'patch' }, 'unknown op "patch"'],
+    ['sync without kinds', { ...validSync, kinds: [] }, 'kinds must list known kinds'],
+    ['sync with an unknown kind', { ...validSync, kinds: ['ServiceImport', 'Pod'] }, 'kinds must list known kinds'],
+    ['sync kinds not an array', { ...validSync, kinds: 'ServiceImport' }, 'field kinds must be an array of strings'],
+    ['sync kinds not strings', { ...validSync, kinds: [1] }, 'field kinds must be an array of strings'],
+    ['import without namespace', { ...validImport, namespace: '' }, 'field namespace must be a non-empty string'],
+    ['namespace with a namespace', { ...validNamespace, namespace: 'prod' }, 'a Namespace event has no namespace'],
+    ['empty name', { ...validImport, name: '' }, 'field name must be a non-empty string'],
+    ['uid a number', { ...validImport, uid: 5 }, 'field uid must be a string'],
+    ['resourceVersion missing', { ...validDelete, resourceVersion: undefined }, 'field resourceVersion must be a string'],
+    ['import without object', { ...validImport, object: undefined }, 'object missing'],
+    ['import object an array', { ...validImport, object: [] }, 'object missing'],
+    ['import type NodePort', withObject(validImport, { type: 'NodePort' }), 'ServiceImport type must be ClusterSetIP or Headless'],
+    ['import ips not strings', withObject(validImport, { ips: [1] }), 'field ips must be an array of strings'],
+    ['import ips missing', withObject(validImport, { ips: undefined }), 'field ips must be an array of strings'],
+    ['ports not an array', withObject(validImport, { ports: {} }), 'field ports must be an array'],
+    ['a port not an object', withObject(validImport, { ports: [80] }), 'a port must be an object'],
+    ['port 0', withObject(validImport, { ports: [{ name: '', protocol: 'TCP', port: 0 }] }), 'port number out of range'],
+    ['port 65536', withObject(validImport, { ports: [{ name: '', protocol: 'TCP', port: 65536 }] }), 'port number out of range'],
+    ['port as text', withObject(validImport, { ports: [{ name: '', protocol: 'TCP', port: '80' }] }), 'port number out of range'],
+    ['port protocol HTTP', withObject(validImport, { ports: [{ name: '', protocol: 'HTTP', port: 80 }] }), 'port protocol must be TCP, UDP or SCTP'],
+    ['port without name', withObject(validImport, { ports: [{ protocol: 'TCP', port: 80 }] }), 'field name must be a string'],
+    ['slice addressType', withObject(validSlice, { addressType: 'IPv5' }), 'bad addressType'],
+    ['slice endpoints missing', withObject(validSlice, { endpoints: undefined }), 'field endpoints must be an array'],
+    ['slice endpoint not an object', withObject(validSlice, { endpoints: ['10.1.0.1'] }), 'an endpoint must be an object'],
+    ['endpoint ready as text', withEndpoint({ ready: 'true' }), 'endpoint ready must be a boolean'],
+    ['endpoint without ready', withEndpoint({ ready: undefined }), 'endpoint ready must be a boolean'],
+    ['endpoint addresses not strings', withEndpoint({ addresses: [null] }), 'field addresses must be an array of strings'],
+    ['endpoint hostname empty', withEndpoint({ hostname: '' }), 'field hostname must be a non-empty string'],
+    ['endpoint hostname null', withEndpoint({ hostname: null }), 'field hostname must be a non-empty string'],
+    ['slice serviceName empty', withObject(validSlice, { serviceName: '' }), 'field serviceName must be a non-empty string'],
+    ['slice sourceCluster a number', withObject(validSlice, { sourceCluster: 5 }), 'field sourceCluster must be a non-empty string'],
+    ['slice ports missing', withObject(validSlice, { ports: undefined }), 'field ports must be an array'],
+    ['a valid import', validImport, undefined],
+    ['a valid slice', validSlice, undefined],
+    ['a valid sync', validSync, undefined],
+    ['a valid namespace', validNamespace, undefined],
+    ['a namespace with any object', { ...validNamespace, object: 'anything' }, undefined],
+    ['a valid delete', validDelete, undefined],
+    ['a delete with any object', { ...validDelete, object: 5 }, undefined],
+    ['unknown fields', withEndpoint({ zone: 'a' }), undefined],
+  ];
+  for (const [what, event, reason] of validationCases) {
+    it(`${reason === undefined ? 'applies' : 'puts aside'} ${what}`, () => {
+      const { rejected } = projection.applyBatch(stored([{ id: what, cluster: 'east', payload: JSON.stringify(event) }]));
+      assert.deepEqual(rejected.map((r) => r.reason), reason === undefined ? [] : [reason]);
+    });
+  }
 });

@@ -149,6 +149,41 @@ describe('JetStreamEventLog', { skip: missing }, () => {
     await log.close();
   });
 
+  it('stores only the prefix before an item the server refuses, so a retry keeps the order', async () => {
+    const prefix = freshPrefix();
+    // A stream that refuses big messages: the one item in the middle of a batch that fails on the server.
+    const jsm = await jetstreamManager(nc);
+    const window = nanos(2 * 60 * 1000);
+    await jsm.streams.add({ name: streamName(prefix, 'events'), subjects: [`${prefix}.events.*`], storage: 'file', retention: 'limits', max_msg_size: 200, duplicate_window: window });
+    const log = await JetStreamEventLog.open(nc, { prefix });
+    const batch = [...items(1, 2), { id: 'big', cluster: 'east', payload: 'x'.repeat(300) }, ...items(4, 600)];
+    await assert.rejects(log.append(batch), /^Error: append to t\d+\.events\.east \(id big\): /);
+    assert.deepEqual((await log.read(1, 1000)).map((e) => e.id), ['e1', 'e2']);
+    await log.close();
+  });
+
+  it('keeps each publisher\'s events in order, once, while publishers interleave', async () => {
+    const prefix = freshPrefix();
+    const log = await JetStreamEventLog.open(nc, { prefix });
+    const other = await connect({ servers: server.url });
+    const otherLog = await JetStreamEventLog.open(other, { prefix, manageStream: false });
+    // Big enough batches of big enough events that the server reads them in pieces and interleaves them.
+    const ofCluster = (from: number, to: number, cluster: string) =>
+      items(from, to, cluster).map((i) => ({ ...i, id: `${cluster}-${i.id}`, payload: i.payload.padEnd(2000) }));
+    const publish = async (into: JetStreamEventLog, cluster: string) => {
+      for (let n = 1; n <= 1000; n += 500) await into.append(ofCluster(n, n + 499, cluster));
+    };
+    await Promise.all([publish(log, 'east'), publish(otherLog, 'west'), publish(otherLog, 'north')]);
+    const stored = await log.read(1, 5000);
+    assert.equal(stored.length, 3000);
+    for (const cluster of ['east', 'west', 'north']) {
+      assert.deepEqual(stored.filter((e) => e.cluster === cluster).map((e) => e.id), ofCluster(1, 1000, cluster).map((i) => i.id));
+    }
+    await otherLog.close();
+    await other.close();
+    await log.close();
+  });
+
   it('writes nothing of a batch with an item it cannot publish', async () => {
     const prefix = freshPrefix();
     const log = await JetStreamEventLog.open(nc, { prefix });

@@ -25,63 +25,50 @@ export interface Rejection {
   reason: string;
 }
 
-interface ObjectParams {
-  cluster: string;
-  namespace: string;
-  name: string;
-  uid: string;
-  resourceVersion: string;
-  epoch: number;
-  seq: number;
-}
-
-interface Key {
-  cluster: string;
-  namespace: string;
-  name: string;
-}
-
 export type ProjectionStatements = ReturnType<typeof prepareProjection>;
 
+// Positional parameters: binding by name costs a lookup per parameter and event.
 export function prepareProjection(db: Database.Database) {
-  const objectColumns = 'cluster, namespace, name, uid, resource_version, epoch, seq';
-  const objectValues = '@cluster, @namespace, @name, @uid, @resourceVersion, @epoch, @seq';
   const objectUpdate = 'uid = excluded.uid, resource_version = excluded.resource_version, epoch = excluded.epoch, seq = excluded.seq';
-  const byKey = 'cluster = @cluster AND namespace = @namespace AND name = @name';
+  const byKey = 'cluster = ? AND namespace = ? AND name = ?';
+  const sliceUpsert = `INSERT INTO endpoint_slices (cluster, namespace, name, uid, resource_version, epoch, seq, service_name, object)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (cluster, namespace, name) DO UPDATE SET ${objectUpdate}, service_name = excluded.service_name, object = excluded.object`;
+  type ObjectRow = [cluster: string, namespace: string, name: string, uid: string, resourceVersion: string, epoch: number, seq: number];
+  type Key = [cluster: string, namespace: string, name: string];
   return {
     setLastApplied: db.prepare<[number]>('UPDATE meta SET last_applied_seq = ?'),
-    reject: db.prepare<[Rejection & { payload: string }]>(
-      'INSERT INTO rejected_events (seq, id, cluster, reason, payload) VALUES (@seq, @id, @cluster, @reason, @payload)',
+    reject: db.prepare<[seq: number, id: string, cluster: string, reason: string, payload: string]>(
+      'INSERT INTO rejected_events (seq, id, cluster, reason, payload) VALUES (?, ?, ?, ?, ?)',
     ),
     addCluster: db.prepare<[string]>('INSERT INTO clusters (id) VALUES (?) ON CONFLICT DO NOTHING'),
     clusterSync: db.prepare<[string], { synced_kinds: string; first_synced_at: string | null }>(
       'SELECT synced_kinds, first_synced_at FROM clusters WHERE id = ?',
     ),
     setKinds: db.prepare<[string, string]>('UPDATE clusters SET kinds = ? WHERE id = ?'),
-    setSynced: db.prepare<[{ id: string; syncedKinds: string; firstSyncedAt: string | null }]>(
-      'UPDATE clusters SET synced_kinds = @syncedKinds, first_synced_at = @firstSyncedAt WHERE id = @id',
+    setSynced: db.prepare<[syncedKinds: string, firstSyncedAt: string | null, id: string]>(
+      'UPDATE clusters SET synced_kinds = ?, first_synced_at = ? WHERE id = ?',
     ),
-    upsertImport: db.prepare<[ObjectParams & { object: string }]>(
-      `INSERT INTO service_imports (${objectColumns}, object) VALUES (${objectValues}, @object)
+    upsertImport: db.prepare<[...ObjectRow, object: string]>(
+      `INSERT INTO service_imports (cluster, namespace, name, uid, resource_version, epoch, seq, object) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (cluster, namespace, name) DO UPDATE SET ${objectUpdate}, object = excluded.object`,
     ),
-    deleteImport: db.prepare<[Key]>(`DELETE FROM service_imports WHERE ${byKey}`),
+    deleteImport: db.prepare<Key>(`DELETE FROM service_imports WHERE ${byKey}`),
     staleImports: db.prepare<[string, number], { namespace: string; name: string }>(
       'DELETE FROM service_imports WHERE cluster = ? AND epoch <> ? RETURNING namespace, name',
     ),
-    sliceService: db.prepare<[Key], string>(`SELECT service_name FROM endpoint_slices WHERE ${byKey}`).pluck(),
-    upsertSlice: db.prepare<[ObjectParams & { serviceName: string; object: string }]>(
-      `INSERT INTO endpoint_slices (${objectColumns}, service_name, object) VALUES (${objectValues}, @serviceName, @object)
-       ON CONFLICT (cluster, namespace, name) DO UPDATE SET ${objectUpdate},
-         service_name = excluded.service_name, object = excluded.object`,
+    sliceService: db.prepare<Key, string>(`SELECT service_name FROM endpoint_slices WHERE ${byKey}`).pluck(),
+    // Changes nothing when the slice exists under another service: then the caller looks up which.
+    upsertSliceOfSameService: db.prepare<[...ObjectRow, serviceName: string, object: string]>(
+      `${sliceUpsert} WHERE service_name = excluded.service_name`,
     ),
-    deleteSlice: db.prepare<[Key], string>(`DELETE FROM endpoint_slices WHERE ${byKey} RETURNING service_name`).pluck(),
+    upsertSlice: db.prepare<[...ObjectRow, serviceName: string, object: string]>(sliceUpsert),
+    deleteSlice: db.prepare<Key, string>(`DELETE FROM endpoint_slices WHERE ${byKey} RETURNING service_name`).pluck(),
     staleSlices: db.prepare<[string, number], { namespace: string; service_name: string }>(
       'DELETE FROM endpoint_slices WHERE cluster = ? AND epoch <> ? RETURNING namespace, service_name',
     ),
-    upsertNamespace: db.prepare<[Omit<ObjectParams, 'namespace'>]>(
-      `INSERT INTO namespaces (cluster, name, uid, resource_version, epoch, seq)
-       VALUES (@cluster, @name, @uid, @resourceVersion, @epoch, @seq)
+    upsertNamespace: db.prepare<[cluster: string, name: string, uid: string, resourceVersion: string, epoch: number, seq: number]>(
+      `INSERT INTO namespaces (cluster, name, uid, resource_version, epoch, seq) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (cluster, name) DO UPDATE SET ${objectUpdate}`,
     ),
     deleteNamespace: db.prepare<[string, string]>('DELETE FROM namespaces WHERE cluster = ? AND name = ?'),
@@ -98,22 +85,27 @@ export class Projection {
   constructor(db: Database.Database) {
     this.statements = prepareProjection(db);
     this.applyInTransaction = db.transaction((events: StoredEvent[], touched: Touched, rejected: Rejection[], observedAt: number[]) => {
+      const s = this.statements;
+      const clustersAdded = new Set<string>(); // one insert per cluster and batch, not per event
       for (const stored of events) {
         const decoded = decodeEvent(stored);
         if (typeof decoded === 'string') {
-          const rejection = { seq: stored.seq, id: stored.id, cluster: stored.cluster, reason: decoded };
-          this.statements.reject.run({ ...rejection, payload: stored.payload });
-          rejected.push(rejection);
-        } else {
-          applyEvent(this.statements, decoded, stored.seq, touched);
-          observedAt.push(Date.parse(decoded.observedAt));
+          s.reject.run(stored.seq, stored.id, stored.cluster, decoded, stored.payload);
+          rejected.push({ seq: stored.seq, id: stored.id, cluster: stored.cluster, reason: decoded });
+          continue;
         }
+        if (!clustersAdded.has(decoded.cluster)) {
+          clustersAdded.add(decoded.cluster);
+          if (s.addCluster.run(decoded.cluster).changes > 0) touched.clusters = true;
+        }
+        applyEvent(s, decoded, stored.seq, touched);
+        observedAt.push(Date.parse(decoded.observedAt));
       }
-      this.statements.setLastApplied.run(events[events.length - 1]!.seq);
+      s.setLastApplied.run(events[events.length - 1]!.seq);
     });
   }
 
-  // Applies consecutive log events and records the last one as applied, in
+// Applies consecutive log events and records the last one as applied, in
   // one transaction: all of it happens exactly once, or none of it.
   // observedAt: when the agents saw each applied (not rejected) event, in ms since the epoch.
   applyBatch(events: StoredEvent[]): { touched: Touched; rejected: Rejection[]; observedAt: number[] } {
@@ -145,9 +137,8 @@ export function decodeEvent(stored: StoredEvent): ChangeEvent | string {
   return event;
 }
 
-// Applies one valid event; adds what it changed to `touched`.
-export function applyEvent(s: ProjectionStatements, event: ChangeEvent, seq: number, touched: Touched): Touched {
-  if (s.addCluster.run(event.cluster).changes > 0) touched.clusters = true;
+// Applies one valid event of a cluster already in the read model; adds what it changed to `touched`.
+function applyEvent(s: ProjectionStatements, event: ChangeEvent, seq: number, touched: Touched): void {
   switch (event.op) {
     case 'upsert':
       upsert(s, event, seq, touched);
@@ -163,40 +154,39 @@ export function applyEvent(s: ProjectionStatements, event: ChangeEvent, seq: num
       endSync(s, event, touched);
       break;
   }
-  return touched;
 }
 
 function upsert(s: ProjectionStatements, e: UpsertEvent, seq: number, touched: Touched): void {
   const { cluster, namespace, name, uid, resourceVersion, epoch } = e;
   switch (e.kind) {
     case 'ServiceImport':
-      s.upsertImport.run({ cluster, namespace, name, uid, resourceVersion, epoch, seq, object: JSON.stringify(e.object) });
+      s.upsertImport.run(cluster, namespace, name, uid, resourceVersion, epoch, seq, JSON.stringify(e.object));
       touched.services.add(serviceKey(namespace, name));
       break;
     case 'EndpointSlice': {
       const serviceName = e.object.serviceName;
-      const previous = s.sliceService.get({ cluster, namespace, name });
-      if (previous !== undefined && previous !== serviceName) touched.services.add(serviceKey(namespace, previous));
       const object = JSON.stringify(e.object);
-      s.upsertSlice.run({ cluster, namespace, name, uid, resourceVersion, epoch, seq, serviceName, object });
+      if (s.upsertSliceOfSameService.run(cluster, namespace, name, uid, resourceVersion, epoch, seq, serviceName, object).changes === 0) {
+        touched.services.add(serviceKey(namespace, s.sliceService.get(cluster, namespace, name)!));
+        s.upsertSlice.run(cluster, namespace, name, uid, resourceVersion, epoch, seq, serviceName, object);
+      }
       touched.services.add(serviceKey(namespace, serviceName));
       break;
     }
     case 'Namespace':
-      s.upsertNamespace.run({ cluster, name, uid, resourceVersion, epoch, seq });
+      s.upsertNamespace.run(cluster, name, uid, resourceVersion, epoch, seq);
       touched.namespaces.add(name);
       break;
   }
 }
 
 function remove(s: ProjectionStatements, e: DeleteEvent, touched: Touched): void {
-  const key = { cluster: e.cluster, namespace: e.namespace, name: e.name };
   switch (e.kind) {
     case 'ServiceImport':
-      if (s.deleteImport.run(key).changes > 0) touched.services.add(serviceKey(e.namespace, e.name));
+      if (s.deleteImport.run(e.cluster, e.namespace, e.name).changes > 0) touched.services.add(serviceKey(e.namespace, e.name));
       break;
     case 'EndpointSlice': {
-      const serviceName = s.deleteSlice.get(key);
+      const serviceName = s.deleteSlice.get(e.cluster, e.namespace, e.name);
       if (serviceName !== undefined) touched.services.add(serviceKey(e.namespace, serviceName));
       break;
     }
@@ -225,7 +215,7 @@ function endSync(s: ProjectionStatements, e: SyncEvent, touched: Touched): void 
   const nowSynced = [...syncedKinds, e.kind];
   const firstSyncedAt = row.first_synced_at ?? (isSynced(e.kinds, nowSynced) ? e.observedAt : null);
   s.setKinds.run(kindList(e.kinds), e.cluster);
-  s.setSynced.run({ id: e.cluster, syncedKinds: kindList(nowSynced), firstSyncedAt });
+  s.setSynced.run(kindList(nowSynced), firstSyncedAt, e.cluster);
   touched.clusters = true;
 }
 
