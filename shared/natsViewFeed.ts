@@ -8,7 +8,7 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from './logger.js';
-import { applyDelta, type DnsView, type ViewFeed, type ViewListener } from './view.js';
+import { applyDelta, copyView, type DnsView, type ViewFeed, type ViewListener } from './view.js';
 import {
   decodeSnapshot,
   onConnectionChange,
@@ -283,10 +283,4 @@ function within<T>(read: Promise<T>, idleMs: number, signal: AbortSignal): Promi
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort!);
   });
-}
-
-// Listeners get their own top-level copy: our view changes in place, while
-// the records inside are replaced, never edited.
-function copyView(view: DnsView): DnsView {
-  return { ...view, clusters: [...view.clusters], namespaces: [...view.namespaces], services: { ...view.services } };
 }

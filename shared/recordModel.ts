@@ -2,10 +2,9 @@
 // slices (across every cluster) to the DNS names it owns, per the
 // "DNS-Based Multicluster Service Discovery" specification 1.0.0.
 import { isIPv4, isIPv6 } from 'node:net';
-import { isDeepStrictEqual } from 'node:util';
 import type { EndpointSliceObject, ServiceImportObject, ServicePort } from './events.js';
 import { isDnsLabel } from './events.js';
-import type { ServiceRecords, ViewRecord } from './view.js';
+import { sameRecords, type ServiceRecords, type ViewRecord } from './view.js';
 
 export interface ImportRow {
   cluster: string;
@@ -96,7 +95,7 @@ export function serviceRecordsByCluster(
       imports.filter((i) => i.cluster === cluster),
       slices.filter((s) => s.cluster === cluster),
     );
-    if (!isDeepStrictEqual(own, union)) overlays[cluster] = own ?? null;
+    if (!sameRecords(own, union)) overlays[cluster] = own ?? null;
   }
   return { union, overlays };
 }

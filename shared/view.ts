@@ -79,21 +79,58 @@ export function applyDelta(view: DnsView, delta: ViewDelta): boolean {
   return true;
 }
 
-// Copy on write: copies of the view handed out earlier share the old overlays.
+// In place, like the services: copyView gives holders of a view their own overlays.
 function applyViewChanges(view: DnsView, delta: ViewDelta): void {
-  const views: Record<string, ServiceOverlay> = { ...view.views };
+  const views: Record<string, ServiceOverlay> = (view.views ??= {});
   for (const [cluster, change] of Object.entries(delta.views ?? {})) {
-    const overlay: ServiceOverlay = { ...views[cluster] };
+    const overlay: ServiceOverlay = Object.hasOwn(views, cluster) ? views[cluster]! : (views[cluster] = {});
     for (const k of change.remove) delete overlay[k];
     Object.assign(overlay, change.upsert);
-    views[cluster] = overlay;
+    if (change.remove.length > 0 && isEmpty(overlay)) delete views[cluster]; // only a removal empties one
   }
-  const synced = delta.clusters && new Set(delta.clusters.filter((c) => c.synced).map((c) => c.id));
-  for (const [cluster, overlay] of Object.entries(views)) {
-    if ((synced && !synced.has(cluster)) || Object.keys(overlay).length === 0) delete views[cluster];
+  if (delta.clusters) {
+    const synced = new Set(delta.clusters.filter((c) => c.synced).map((c) => c.id));
+    for (const cluster of Object.keys(views)) if (!synced.has(cluster)) delete views[cluster];
   }
-  if (Object.keys(views).length > 0) view.views = views;
-  else delete view.views;
+  if (isEmpty(views)) delete view.views;
+}
+
+// Without listing the keys of an overlay that may hold every service.
+function isEmpty(record: object): boolean {
+  for (const _ in record) return false;
+  return true;
+}
+
+// A copy that applyDelta can change without touching `view`: its maps are
+// its own, the records inside are shared (they are replaced, never edited).
+export function copyView(view: DnsView): DnsView {
+  const copy: DnsView = { ...view, clusters: [...view.clusters], namespaces: [...view.namespaces], services: { ...view.services } };
+  if (view.views) copy.views = Object.fromEntries(Object.entries(view.views).map(([cluster, overlay]) => [cluster, { ...overlay }]));
+  return copy;
+}
+
+// Whether two services' records are the same, as isDeepStrictEqual would
+// say, at a fraction of its cost: this runs for every service a batch touches.
+export function sameRecords(a: ServiceRecords | null | undefined, b: ServiceRecords | null | undefined): boolean {
+  if (!a || !b) return a === b;
+  const names = Object.keys(a.names);
+  if (names.length !== Object.keys(b.names).length) return false;
+  for (const name of names) {
+    const x = a.names[name]!;
+    const y = Object.hasOwn(b.names, name) ? b.names[name]! : undefined;
+    if (!y || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!sameRecord(x[i]!, y[i]!)) return false;
+  }
+  return true;
+}
+
+function sameRecord(x: ViewRecord, y: ViewRecord): boolean {
+  if (x.type !== y.type) return false;
+  if (x.type === 'SRV') {
+    const z = y as typeof x;
+    return x.target === z.target && x.port === z.port && x.priority === z.priority && x.weight === z.weight;
+  }
+  return x.address === (y as typeof x).address;
 }
 
 // The records a client of `cluster` gets for service `key`: its cluster's

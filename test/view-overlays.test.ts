@@ -2,7 +2,9 @@
 // client's cluster resolves a service.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyDelta, viewFor, type DnsView, type ServiceRecords, type ViewDelta } from '../shared/view.js';
+import { applyDelta, copyView, sameRecords, viewFor, type DnsView, type ServiceRecords, type ViewDelta, type ViewRecord } from '../shared/view.js';
+import { isDeepStrictEqual } from 'node:util';
+import { seededRandom } from '../scripts/bench/clusterset.js';
 
 const records = (address: string): ServiceRecords => ({ names: { 'web.prod.svc': [{ type: 'A', address }] } });
 const union = records('10.0.0.9');
@@ -42,9 +44,9 @@ describe('view overlays: applying deltas', () => {
     assert.deepEqual(view, { ...given(), version: 2, clusters: synced('east'), services: { 'prod/web': union, 'prod/api': union } });
   });
 
-  it('replaces overlays instead of editing them: earlier copies of the view keep theirs', () => {
+  it('leaves copies of the view made with copyView as they were', () => {
     const view = given({ east: { 'prod/web': null } });
-    const copy = { ...view };
+    const copy = copyView(view);
     assert.ok(applyDelta(view, delta({ views: { east: { upsert: { 'prod/api': null }, remove: ['prod/web'] } } })));
     assert.deepEqual(copy.views, { east: { 'prod/web': null } });
     assert.deepEqual(view.views, { east: { 'prod/api': null } });
@@ -79,4 +81,31 @@ describe('view overlays: resolving a service for a client', () => {
   for (const [title, cluster, key, want] of cases) {
     it(title, () => assert.deepEqual(viewFor(view, cluster, key), want));
   }
+});
+
+describe('sameRecords', () => {
+  it('says what isDeepStrictEqual says of records, over random pairs', () => {
+    const random = seededRandom(11);
+    const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
+    const record = (): ViewRecord =>
+      pick([
+        () => ({ type: 'A' as const, address: pick(['10.0.0.1', '10.0.0.2']) }),
+        () => ({ type: 'AAAA' as const, address: pick(['fd00::1', '10.0.0.1']) }),
+        () => ({ type: 'SRV' as const, priority: 0, weight: pick([50, 100]), port: pick([80, 53]), target: pick(['a.svc', 'b.svc']) }),
+      ])();
+    const records = (): ServiceRecords | undefined => {
+      if (random() < 0.1) return undefined;
+      const names: ServiceRecords['names'] = {};
+      for (const name of ['web.prod.svc', 'x.web.prod.svc'].filter(() => random() < 0.7)) names[name] = Array.from({ length: Math.floor(random() * 3) }, record);
+      return { names };
+    };
+    let equal = 0;
+    for (let i = 0; i < 5000; i++) {
+      const a = records();
+      const b = random() < 0.3 ? structuredClone(a) : records();
+      assert.equal(sameRecords(a, b), isDeepStrictEqual(a, b), JSON.stringify([a, b]));
+      if (isDeepStrictEqual(a, b)) equal++;
+    }
+    assert.ok(equal > 500 && equal < 4500, `${equal} equal pairs`);
+  });
 });

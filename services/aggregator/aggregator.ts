@@ -7,7 +7,7 @@ import { isClusterId } from '../../shared/events.js';
 import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { AggregatorMetrics } from '../../shared/metrics.js';
-import { allSynced, applyDelta, type ClusterState, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from '../../shared/view.js';
+import { allSynced, applyDelta, copyView, type ClusterState, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from '../../shared/view.js';
 import { writeCheckpoint } from './checkpoints.js';
 import { fullView, viewDelta, type ViewSources } from './dnsView.js';
 import { Projection } from './projection.js';
@@ -313,10 +313,4 @@ export class Aggregator implements ViewFeed {
       this.logger.error({ err }, 'a view listener failed');
     }
   }
-}
-
-// Listeners get their own top-level copy: the aggregator's view changes in
-// place, while the records inside are replaced, never edited.
-function copyView(view: DnsView): DnsView {
-  return { ...view, clusters: [...view.clusters], namespaces: [...view.namespaces], services: { ...view.services } };
 }

@@ -1,9 +1,9 @@
 // Derives the DNS view from the read model: in full at start, then per batch
 // only for what the batch touched.
-import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../shared/logger.js';
 import { serviceRecordsByCluster, type ClusterServiceRecords } from '../../shared/recordModel.js';
 import {
+  sameRecords,
   serviceKey,
   type ClusterState,
   type DnsView,
@@ -49,7 +49,7 @@ export function viewDelta(src: ViewSources, view: DnsView, touched: Touched, to:
     const before = view.services[key];
     if (!union) {
       if (before) delta.services.remove.push(key);
-    } else if (!before || JSON.stringify(before) !== JSON.stringify(union)) {
+    } else if (!sameRecords(before, union)) {
       delta.services.upsert[key] = union;
     }
     for (const cluster of viewed) overlayChange(delta, view, cluster, key, overlays);
@@ -100,7 +100,7 @@ function overlayChange(delta: ViewDelta, view: DnsView, cluster: string, key: st
   const after = ownValue(overlays, cluster);
   if (after === undefined) {
     if (before !== undefined) ownEntry((delta.views ??= {}), cluster, emptyChange).remove.push(key);
-  } else if (before === undefined || !isDeepStrictEqual(before, after)) {
+  } else if (before === undefined || !sameRecords(before, after)) {
     ownEntry((delta.views ??= {}), cluster, emptyChange).upsert[key] = after;
   }
 }
