@@ -106,8 +106,11 @@ describe('following the view over NATS', { skip: natsServerMissing() }, () => {
     admin.publish('mcsdns.view.delta', JSON.stringify({ from: source.view.version, to: source.view.version + 1, services: { upsert: { x: 1 } } }));
     source.advance(5);
     await inStep(source, got);
-    assert.equal(log.messages().filter((m) => m === 'view delta does not parse; skipping it, checking the snapshot').length, 2);
-    assert.equal(got.snapshots, 1);
+    // The second garbled delta is skipped too, unless the snapshot check after
+    // the first found a newer snapshot, which starts past both.
+    const skipped = log.messages().filter((m) => m === 'view delta does not parse; skipping it, checking the snapshot').length;
+    assert.ok(skipped === 2 || (skipped === 1 && got.snapshots === 2), `${skipped} skipped, ${got.snapshots} snapshots`);
+    assert.deepEqual(got.misfits, []);
   });
 
   it('stop() leaves nothing running', async () => {
