@@ -41,6 +41,8 @@ export class NatsViewPublisher {
   private view: DnsView | undefined; // the newest view the feed gave us
   private pending: ViewDelta[] = []; // not yet in the stream, in order
   private attempt: DeltaMessage | undefined; // retried as it is, so that a stored one is deduplicated
+  private snapshotting: Promise<void> | undefined; // a snapshot being published, beside the deltas
+  private snapshotFailure: unknown; // why the last snapshot failed, for the loop to back off
   private snapshotDue = false;
   private deltasSinceSnapshot = 0;
   private snapshotTimer: NodeJS.Timeout | undefined;
@@ -93,6 +95,7 @@ export class NatsViewPublisher {
     clearTimeout(this.snapshotTimer);
     this.wake?.();
     await this.publishing;
+    await this.snapshotting;
   }
 
   private onSnapshot(view: DnsView): void {
@@ -133,18 +136,23 @@ export class NatsViewPublisher {
     this.wake?.();
   }
 
+  // Deltas go out while a snapshot uploads: a snapshot takes many round trips,
+  // and followers should not wait for it.
   private async publishLoop(): Promise<void> {
     while (!this.stopping.signal.aborted) {
       const delta = this.pending[0];
-      if (!this.connected || (!this.snapshotDue && !delta)) {
+      const snapshotFailure = this.snapshotFailure;
+      if (!this.connected || (!(this.snapshotDue && !this.snapshotting) && !delta && snapshotFailure === undefined)) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
         continue;
       }
       try {
+        this.snapshotFailure = undefined;
+        if (snapshotFailure !== undefined) throw snapshotFailure;
         if (this.failures > 0) this.store = (await ensureStorage(this.js, this.jsm, this.dist)).store;
-        if (this.snapshotDue) await this.publishSnapshot();
-        else if (delta) await this.publishDeltas();
+        if (this.snapshotDue && !this.snapshotting) this.startSnapshot();
+        if (delta) await this.publishDeltas();
         this.failures = 0;
       } catch (err) {
         if (this.stopping.signal.aborted) return;
@@ -193,6 +201,15 @@ export class NatsViewPublisher {
     }
     if (message.count > 1) message.text = JSON.stringify(message.delta);
     return message;
+  }
+
+  private startSnapshot(): void {
+    const done = (failure?: unknown): void => {
+      this.snapshotting = undefined;
+      if (failure !== undefined) this.snapshotFailure = failure;
+      this.wake?.();
+    };
+    this.snapshotting = this.publishSnapshot().then(() => done(), (err: unknown) => done(err ?? new Error('publishing the snapshot failed')));
   }
 
   // The snapshot is the newest view, even ahead of queued deltas: followers
