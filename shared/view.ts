@@ -153,46 +153,60 @@ export interface ViewListener {
   delta(delta: ViewDelta): void;
 }
 
-// One delta doing what `a` then `b` do, or undefined when they cannot be one:
-// `b` does not follow `a`, or `a` changes the clusters (dropping overlays
-// that `b` may build anew). Lets a publisher that fell behind catch up in one message.
-export function mergeDeltas(a: ViewDelta, b: ViewDelta): ViewDelta | undefined {
-  if (a.to !== b.from || a.clusters) return undefined;
-  const merged: ViewDelta = { from: a.from, to: b.to, services: mergeChanges(a.services, b.services) };
-  if (b.clusters) merged.clusters = b.clusters;
-  if (a.namespaces || b.namespaces) merged.namespaces = mergeNamespaces(a.namespaces ?? { add: [], remove: [] }, b.namespaces ?? { add: [], remove: [] });
-  if (a.views || b.views) {
-    const views: NonNullable<ViewDelta['views']> = {};
-    for (const cluster of new Set([...Object.keys(a.views ?? {}), ...Object.keys(b.views ?? {})])) {
-      const none = { upsert: {}, remove: [] };
-      views[cluster] = mergeChanges(ownChange(a.views, cluster) ?? none, ownChange(b.views, cluster) ?? none);
+// One delta doing what `deltas` do in turn, or undefined when they cannot be
+// one: one does not follow the one before, or one but the last changes the
+// clusters (dropping overlays that a later one may build anew). Lets a
+// publisher that fell behind catch up in one message; linear in their size.
+export function mergeDeltas(deltas: ViewDelta[]): ViewDelta | undefined {
+  const first = deltas[0];
+  if (!first) return undefined;
+  for (let i = 1; i < deltas.length; i++) if (deltas[i]!.from !== deltas[i - 1]!.to || deltas[i - 1]!.clusters) return undefined;
+  const services = new Changes<ServiceRecords>();
+  const views = new Map<string, Changes<ServiceRecords | null>>();
+  const added = new Set<string>();
+  const removed = new Set<string>();
+  let namespaces = false;
+  const observedAt: number[] = [];
+  for (const d of deltas) {
+    services.add(d.services);
+    for (const [cluster, change] of Object.entries(d.views ?? {})) {
+      let changes = views.get(cluster);
+      if (!changes) views.set(cluster, (changes = new Changes()));
+      changes.add(change);
     }
-    merged.views = views;
+    if (d.namespaces) {
+      namespaces = true;
+      for (const n of d.namespaces.remove) if (!added.delete(n)) removed.add(n);
+      for (const n of d.namespaces.add) if (!removed.delete(n)) added.add(n);
+    }
+    if (d.observedAt) observedAt.push(...d.observedAt);
   }
-  if (a.observedAt || b.observedAt) merged.observedAt = [...(a.observedAt ?? []), ...(b.observedAt ?? [])];
+  const last = deltas[deltas.length - 1]!;
+  const merged: ViewDelta = { from: first.from, to: last.to, services: services.result() };
+  if (last.clusters) merged.clusters = last.clusters;
+  if (namespaces) merged.namespaces = { add: [...added].sort(), remove: [...removed].sort() };
+  if (views.size > 0) merged.views = Object.fromEntries([...views].map(([cluster, changes]) => [cluster, changes.result()]));
+  if (deltas.some((d) => d.observedAt)) merged.observedAt = observedAt;
   return merged;
 }
 
-const ownChange = <T>(views: Record<string, T> | undefined, cluster: string): T | undefined => (views && Object.hasOwn(views, cluster) ? views[cluster] : undefined);
+// Upserts and removals of keys, the later winning.
+class Changes<T> {
+  private readonly upsert = new Map<string, T>();
+  private readonly remove = new Set<string>();
 
-function mergeChanges<T>(a: { upsert: Record<string, T>; remove: string[] }, b: { upsert: Record<string, T>; remove: string[] }): { upsert: Record<string, T>; remove: string[] } {
-  const upsert = { ...a.upsert };
-  const remove = new Set(a.remove);
-  for (const key of b.remove) {
-    delete upsert[key];
-    remove.add(key);
+  add(change: { upsert: Record<string, T>; remove: string[] }): void {
+    for (const key of change.remove) {
+      this.upsert.delete(key);
+      this.remove.add(key);
+    }
+    for (const [key, value] of Object.entries(change.upsert)) {
+      this.upsert.set(key, value);
+      this.remove.delete(key);
+    }
   }
-  for (const [key, value] of Object.entries(b.upsert)) {
-    upsert[key] = value;
-    remove.delete(key);
-  }
-  return { upsert, remove: [...remove] };
-}
 
-function mergeNamespaces(a: { add: string[]; remove: string[] }, b: { add: string[]; remove: string[] }): { add: string[]; remove: string[] } {
-  const add = new Set(a.add);
-  const remove = new Set(a.remove);
-  for (const n of b.remove) if (!add.delete(n)) remove.add(n);
-  for (const n of b.add) if (!remove.delete(n)) add.add(n);
-  return { add: [...add].sort(), remove: [...remove].sort() };
+  result(): { upsert: Record<string, T>; remove: string[] } {
+    return { upsert: Object.fromEntries(this.upsert), remove: [...this.remove] };
+  }
 }

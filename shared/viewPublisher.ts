@@ -185,22 +185,23 @@ export class NatsViewPublisher {
   private nextMessage(): DeltaMessage | undefined {
     const first = this.pending[0]!;
     const maxPayload = (this.nc.info?.max_payload ?? Infinity) - PAYLOAD_HEADROOM;
-    let message: DeltaMessage = { first, count: 1, delta: first, text: JSON.stringify(first) };
+    const message: DeltaMessage = { first, count: 1, delta: first, text: JSON.stringify(first) };
     if (message.text.length > maxPayload) {
       this.logger.warn({ from: first.from, to: first.to, bytes: message.text.length, maxPayload }, 'view delta over the NATS max_payload; publishing a snapshot instead');
       this.pending = [];
       this.snapshotDue = true;
       return undefined;
     }
-    for (let bytes = message.text.length; message.count < this.pending.length; ) {
-      const next = this.pending[message.count]!;
-      const delta = mergeDeltas(message.delta, next);
+    // How many follow on and fit: a merged delta is no bigger than its parts.
+    let count = 1;
+    for (let bytes = message.text.length; count < this.pending.length; count++) {
+      const next = this.pending[count]!;
       bytes += JSON.stringify(next).length;
-      if (!delta || bytes > Math.min(MERGED_DELTA_BYTES, maxPayload)) break;
-      message = { first, count: message.count + 1, delta, text: '' };
+      if (this.pending[count - 1]!.clusters || bytes > Math.min(MERGED_DELTA_BYTES, maxPayload)) break;
     }
-    if (message.count > 1) message.text = JSON.stringify(message.delta);
-    return message;
+    if (count === 1) return message;
+    const delta = mergeDeltas(this.pending.slice(0, count))!;
+    return { first, count, delta, text: JSON.stringify(delta) };
   }
 
   private startSnapshot(): void {

@@ -48,28 +48,32 @@ function consistent(view: DnsView, delta: ViewDelta): ViewDelta {
 }
 
 describe('mergeDeltas', () => {
-  it('does what the two deltas do in turn', () => {
+  it('does what the deltas do in turn', () => {
     for (let round = 0; round < 500; round++) {
       const g = generator(round + 1);
       const start = g.view();
       const stepwise = structuredClone(start);
-      const a = consistent(stepwise, g.delta(start.version, false));
-      assert.ok(applyDelta(stepwise, structuredClone(a)));
-      const b = consistent(stepwise, g.delta(a.to, g.next(2) === 0));
-      assert.ok(applyDelta(stepwise, structuredClone(b)));
-      const merged = mergeDeltas(a, b);
+      const deltas: ViewDelta[] = [];
+      // Two or three deltas; only the last may change the clusters.
+      for (let i = 0, n = 2 + g.next(2); i < n; i++) {
+        const d = consistent(stepwise, g.delta(deltas.at(-1)?.to ?? start.version, i === n - 1 && g.next(2) === 0));
+        assert.ok(applyDelta(stepwise, structuredClone(d)));
+        deltas.push(d);
+      }
+      const merged = mergeDeltas(deltas);
       assert.ok(merged, `round ${round}: mergeable`);
       const once = structuredClone(start);
       assert.ok(applyDelta(once, merged));
       assert.deepEqual(once, stepwise, `round ${round}`);
-      assert.deepEqual(merged.observedAt ?? [], [...(a.observedAt ?? []), ...(b.observedAt ?? [])]);
+      assert.deepEqual(merged.observedAt ?? [], deltas.flatMap((d) => d.observedAt ?? []));
     }
   });
 
-  it('refuses deltas that do not follow each other, and a first one that changes the clusters', () => {
+  it('refuses deltas that do not follow each other, and a change of the clusters before the last', () => {
     const none = { upsert: {}, remove: [] };
-    assert.equal(mergeDeltas({ from: 1, to: 2, services: none }, { from: 3, to: 4, services: none }), undefined);
-    assert.equal(mergeDeltas({ from: 1, to: 2, services: none, clusters: [] }, { from: 2, to: 3, services: none }), undefined);
-    assert.deepEqual(mergeDeltas({ from: 1, to: 2, services: none }, { from: 2, to: 3, services: none, clusters: [] }), { from: 1, to: 3, services: none, clusters: [] });
+    assert.equal(mergeDeltas([{ from: 1, to: 2, services: none }, { from: 3, to: 4, services: none }]), undefined);
+    assert.equal(mergeDeltas([{ from: 1, to: 2, services: none, clusters: [] }, { from: 2, to: 3, services: none }]), undefined);
+    assert.deepEqual(mergeDeltas([{ from: 1, to: 2, services: none }, { from: 2, to: 3, services: none, clusters: [] }]), { from: 1, to: 3, services: none, clusters: [] });
+    assert.equal(mergeDeltas([]), undefined);
   });
 });
