@@ -17,7 +17,7 @@ export const VIEW_RETRY: BackoffOptions = { initialMs: 250, maxMs: 5000 };
 
 export interface ViewDistributionOptions {
   prefix?: string; // default 'mcsdns'; subjects '<prefix>.view.delta', '<prefix>.view.heartbeat'; streams/buckets named from it
-  snapshotEvery?: number; // publish a full snapshot every N deltas (default 1000)
+  snapshotEvery?: number; // publish a full snapshot every N deltas (default 10,000)
   snapshotIntervalMs?: number; // … or at most this long after a change (default 30000)
   heartbeatMs?: number; // default 1000
   replicas?: number; // default 1
@@ -52,7 +52,7 @@ export function viewDistribution(opts: ViewDistributionOptions = {}): ViewDistri
     heartbeatSubject: `${prefix}.view.heartbeat`,
     deltaStream: `${prefix.toUpperCase()}_VIEW`,
     snapshotBucket: `${prefix}-snapshots`,
-    snapshotEvery: positiveInteger('snapshotEvery', opts.snapshotEvery ?? 1000),
+    snapshotEvery: positiveInteger('snapshotEvery', opts.snapshotEvery ?? 10_000),
     snapshotIntervalMs: positiveInteger('snapshotIntervalMs', opts.snapshotIntervalMs ?? 30_000),
     heartbeatMs: positiveInteger('heartbeatMs', opts.heartbeatMs ?? 1000),
     replicas: positiveInteger('replicas', opts.replicas ?? 1),

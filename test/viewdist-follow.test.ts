@@ -54,7 +54,7 @@ describe('following the view over NATS', { skip: natsServerMissing() }, () => {
 
   it('a follower started after 5,000 deltas loads the newest snapshot and follows on from it', async () => {
     const source = new DrivenFeed(sampleView(100));
-    await nats.publisher(source, OPTS);
+    await nats.publisher(source, { ...OPTS, snapshotEvery: 1000 });
     const first = await nats.follower(OPTS);
     await inStep(source, first.got);
     const startVersion = source.view.version;

@@ -1,7 +1,8 @@
 // The names and wire formats the view publisher and followers share.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseDelta, parseHeartbeat, parseSnapshotMetadata, parseView, snapshotMetadata, viewDistribution } from '../shared/viewWire.js';
+import { decodeSnapshot, encodeSnapshot, parseDelta, parseHeartbeat, parseSnapshotMetadata, parseView, snapshotMetadata, viewDistribution } from '../shared/viewWire.js';
+import { applyDelta } from '../shared/view.js';
 import { nextDelta, sampleView } from './viewdist-support.js';
 
 describe('view distribution names', () => {
@@ -11,7 +12,7 @@ describe('view distribution names', () => {
       heartbeatSubject: 'mcsdns.view.heartbeat',
       deltaStream: 'MCSDNS_VIEW',
       snapshotBucket: 'mcsdns-snapshots',
-      snapshotEvery: 1000,
+      snapshotEvery: 10_000,
       snapshotIntervalMs: 30_000,
       heartbeatMs: 1000,
       replicas: 1,
@@ -90,6 +91,19 @@ describe('view wire formats', () => {
     for (const views of [{ east: { 'ns-1/svc-1': 'gone' } }, { east: [] }, { 'not a label': {} }, { east: { 'ns-1/svc-1': { names: { x: [{ type: 'A' }] } } } }]) {
       assert.equal(parseView(JSON.stringify({ ...view, views })), undefined, JSON.stringify(views));
     }
+  });
+
+  it('a snapshot decodes to the view as it was when encoding began, however the view changes meanwhile', async () => {
+    const view = sampleView(2000);
+    view.views = { east: { 'ns-1/svc-1': null, 'ns-2/svc-2': view.services['ns-3/svc-3']! }, west: Object.fromEntries(Object.entries(view.services).slice(0, 1200)) };
+    const expected = structuredClone(view);
+    const encoding = encodeSnapshot(view);
+    for (let step = 1; step <= 50; step++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      applyDelta(view, nextDelta(view, step)); // as the publisher does while a snapshot is encoded
+    }
+    assert.deepEqual(await decodeSnapshot(await encoding), expected);
+    assert.notDeepEqual(view, expected);
   });
 
   it('garbage is neither a delta nor a view nor a heartbeat', () => {

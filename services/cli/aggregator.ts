@@ -35,7 +35,7 @@ export const aggregatorSettings: Setting[] = [
   { flag: 'event-retention', arg: 'duration', describe: 'how long the event stream keeps events (for audits)', parse: parseDuration, default: parseDuration('30d') },
   { flag: 'dedup-window', arg: 'duration', describe: 'JetStream duplicate window for event ids', parse: parseDuration, default: parseDuration('2m') },
   { flag: 'replicas', arg: 'n', describe: 'stream replicas (3 in a NATS cluster)', parse: parseInteger(1, 5), default: 1 },
-  { flag: 'snapshot-every', arg: 'deltas', describe: 'publish a full view snapshot every N deltas', parse: parseInteger(1, 10_000_000), default: 1000 },
+  { flag: 'snapshot-every', arg: 'deltas', describe: 'publish a full view snapshot every N deltas (and --snapshot-interval after a change)', parse: parseInteger(1, 10_000_000), default: 10_000 },
   { flag: 'snapshot-interval', arg: 'duration', describe: '… or at most this long after a change', parse: parseDuration, default: parseDuration('30s') },
   ...natsSettings(true),
 ];
