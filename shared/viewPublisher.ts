@@ -42,6 +42,9 @@ export class NatsViewPublisher {
   private pending: ViewDelta[] = []; // not yet in the stream, in order
   private attempt: DeltaMessage | undefined; // retried as it is, so that a stored one is deduplicated
   private snapshotting: Promise<void> | undefined; // a snapshot being published, beside the deltas
+  // After deltas were dropped, the next ones would not follow on from anything
+  // in the stream: they wait for a snapshot of at least this version.
+  private deltasHeldUntil: number | undefined;
   private snapshotFailure: unknown; // why the last snapshot failed, for the loop to back off
   private snapshotDue = false;
   private deltasSinceSnapshot = 0;
@@ -102,6 +105,7 @@ export class NatsViewPublisher {
     this.view = view;
     this.pending = []; // contained in the snapshot; followers resync from it
     this.snapshotDue = true;
+    this.deltasHeldUntil = view.version;
     this.wake?.();
   }
 
@@ -118,6 +122,7 @@ export class NatsViewPublisher {
       this.logger.warn({ dropped: this.pending.length, version: delta.to }, 'view deltas piled up unpublished; publishing a snapshot instead');
       this.pending = [];
       this.snapshotDue = true;
+      this.deltasHeldUntil = delta.to;
     }
     if (this.deltasSinceSnapshot >= this.dist.snapshotEvery) this.snapshotDue = true;
     if (!this.snapshotDue) this.snapshotTimer ??= setTimeout(() => this.snapshotDueByTime(), this.dist.snapshotIntervalMs);
@@ -140,7 +145,7 @@ export class NatsViewPublisher {
   // and followers should not wait for it.
   private async publishLoop(): Promise<void> {
     while (!this.stopping.signal.aborted) {
-      const delta = this.pending[0];
+      const delta = this.deltasHeldUntil === undefined ? this.pending[0] : undefined;
       const snapshotFailure = this.snapshotFailure;
       if (!this.connected || (!(this.snapshotDue && !this.snapshotting) && !delta && snapshotFailure === undefined)) {
         await new Promise<void>((resolve) => (this.wake = resolve));
@@ -232,6 +237,7 @@ export class NatsViewPublisher {
       this.snapshotDue = true;
       throw err;
     }
+    if (this.deltasHeldUntil !== undefined && position.version >= this.deltasHeldUntil) this.deltasHeldUntil = undefined;
     this.published(position.version);
   }
 
