@@ -29,7 +29,8 @@ import { JetStreamEventLog } from '../shared/jetstreamEventLog.js';
 import { silentLogger } from '../shared/logger.js';
 import { SqliteEventLog } from '../shared/sqliteEventLog.js';
 import { NatsServer } from '../test/support/natsServer.js';
-import { clusterIds, seededRandom } from './bench/clusterset.js';
+import { clusterIds } from './bench/clusterset.js';
+import { seededRandom } from '../test/support/random.js';
 
 const TARGET_EVENTS_PER_S = 50_000;
 const TARGET_RATIO = 0.25;

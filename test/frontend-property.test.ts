@@ -13,7 +13,7 @@ import { respond } from '../services/frontend/respond.js';
 import type { Endpoint, ServicePort } from '../shared/events.js';
 import { serviceRecords, type ImportRow, type SliceRow } from '../shared/recordModel.js';
 import { serviceKey, type DnsView, type ServiceRecords, type ViewDelta } from '../shared/view.js';
-import { seededRandom } from '../scripts/bench/clusterset.js';
+import { seededRandom } from './support/random.js';
 import { Z, decode, encodeQuery } from './frontend-messages.js';
 
 const CLUSTERS = ['east', 'west', 'north'];

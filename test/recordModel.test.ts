@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
-import { seededRandom } from '../scripts/bench/clusterset.js';
+import { seededRandom } from './support/random.js';
 import { serviceRecords, serviceRecordsByCluster, type ImportRow, type SliceRow } from '../shared/recordModel.js';
 import type { Endpoint, ServicePort } from '../shared/events.js';
 

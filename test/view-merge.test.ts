@@ -2,7 +2,7 @@
 // deltas; and the cases it refuses.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { seededRandom } from '../scripts/bench/clusterset.js';
+import { seededRandom } from './support/random.js';
 import { applyDelta, mergeDeltas, type DnsView, type ServiceRecords, type ViewDelta } from '../shared/view.js';
 
 const KEYS = ['prod/a', 'prod/b', 'prod/c', 'dev/d'];

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyDelta, copyView, sameRecords, viewFor, type DnsView, type ServiceRecords, type ViewDelta, type ViewRecord } from '../shared/view.js';
 import { isDeepStrictEqual } from 'node:util';
-import { seededRandom } from '../scripts/bench/clusterset.js';
+import { seededRandom } from './support/random.js';
 
 const records = (address: string): ServiceRecords => ({ names: { 'web.prod.svc': [{ type: 'A', address }] } });
 const union = records('10.0.0.9');

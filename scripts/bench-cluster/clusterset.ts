@@ -7,6 +7,7 @@ import { SERVICE_NAME_LABEL, SOURCE_CLUSTER_LABEL } from '../../shared/events.js
 import { serviceRecords } from '../../shared/recordModel.js';
 import type { ViewRecord } from '../../shared/view.js';
 import { trimEndpointSlice, trimServiceImport } from '../../services/agent/trim.js';
+import { seededRandom } from '../../test/support/random.js';
 
 export interface ClustersetSpec {
   clusters: string[];
@@ -42,18 +43,6 @@ export interface Clusterset {
 const SLICE_CAPACITY = 100; // endpoints per EndpointSlice, as Kubernetes' default
 const NOT_READY_SHARE = 0.05;
 
-// mulberry32: a small seeded generator, good enough to pick not-ready endpoints.
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // n (< 2^22) as an address in 10.64.0.0/10; n (< 2^20) in 172.16.0.0/12.
 const endpointAddress = (n: number) => `10.${64 + (n >>> 16)}.${(n >>> 8) & 255}.${n & 255}`;
 const serviceAddress = (n: number) => `172.${16 + (n >>> 16)}.${(n >>> 8) & 255}.${n & 255}`;
@@ -72,7 +61,7 @@ export function namespaceObject(name: string): KubeObject {
 }
 
 export function generateClusterset(spec: ClustersetSpec): Clusterset {
-  const next = random(spec.seed);
+  const next = seededRandom(spec.seed);
   const headlessEvery = spec.headlessShare > 0 ? Math.max(1, Math.round(1 / spec.headlessShare)) : Infinity;
   const headlessCount = Number.isFinite(headlessEvery) ? Math.ceil(spec.services / headlessEvery) : 0;
   let endpointNumber = 0;

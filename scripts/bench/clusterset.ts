@@ -4,6 +4,7 @@
 import type { EndpointSliceObject, ServicePort } from '../../shared/events.js';
 import { serviceRecords, type ImportRow, type SliceRow } from '../../shared/recordModel.js';
 import { serviceKey, type DnsView, type ServiceRecords } from '../../shared/view.js';
+import { seededRandom } from '../../test/support/random.js';
 
 export interface ClustersetSpec {
   services: number;
@@ -35,18 +36,6 @@ const READY_SHARE = 0.9;
 const HTTP: ServicePort = { name: 'http', protocol: 'TCP', port: 80 };
 const GRPC: ServicePort = { name: 'grpc', protocol: 'TCP', port: 9090 };
 const UNNAMED: ServicePort = { name: '', protocol: 'TCP', port: 8080 };
-
-// mulberry32: small, fast and good enough to make the same clusterset from the same seed.
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const clusterIds = (n: number): string[] => Array.from({ length: n }, (_, i) => `cluster-${i + 1}`);
 
