@@ -33,21 +33,21 @@ import { freeUdpTcpPort } from './bench/ports.js';
 import { spawnPinned, treeMemory, type Child, type Memory } from './bench/processes.js';
 import { int, printRatios, printTable, ratiosOf, type Measured } from './bench/report.js';
 import { zoneFile } from './bench/zoneFile.js';
+import { envNumber } from './bench/env.js';
 
-const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const spec: ClustersetSpec = {
-  services: env('BENCH_SERVICES', 20_000),
-  clusters: env('BENCH_CLUSTERS', 3),
-  headlessShare: env('BENCH_HEADLESS', 0.2),
-  endpoints: env('BENCH_ENDPOINTS', 3),
-  seed: env('BENCH_SEED', 1),
+  services: envNumber('BENCH_SERVICES', 20_000),
+  clusters: envNumber('BENCH_CLUSTERS', 3),
+  headlessShare: envNumber('BENCH_HEADLESS', 0.2),
+  endpoints: envNumber('BENCH_ENDPOINTS', 3),
+  seed: envNumber('BENCH_SEED', 1),
 };
-const seconds = env('BENCH_SECONDS', 10);
-const loadQps = env('BENCH_LOAD_QPS', 20_000);
-const queryCount = env('BENCH_QUERIES', 100_000);
-const checkCount = env('BENCH_CHECK', 500);
-const outstanding = env('BENCH_OUTSTANDING', 100);
-const rounds = env('BENCH_ROUNDS', 2);
+const seconds = envNumber('BENCH_SECONDS', 10);
+const loadQps = envNumber('BENCH_LOAD_QPS', 20_000);
+const queryCount = envNumber('BENCH_QUERIES', 100_000);
+const checkCount = envNumber('BENCH_CHECK', 500);
+const outstanding = envNumber('BENCH_OUTSTANDING', 100);
+const rounds = envNumber('BENCH_ROUNDS', 2);
 const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
 const profileArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
 const ZONE = 'clusterset.local';

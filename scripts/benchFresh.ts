@@ -15,25 +15,25 @@ import { profileReport } from './bench-cluster/profileSummary.js';
 import { natsStages } from './bench-cluster/natsStages.js';
 import { bucketDifference, bucketSummary, histogramBuckets, ms, scrape, summarize, type Summary } from './bench-cluster/stats.js';
 import { BenchProcesses, cpuSeconds, memoryOf, startStandIns, stopStandIns, whenReady, type DnsEndpoint } from './bench-cluster/topology.js';
+import { envNumber } from './bench/env.js';
 
-const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const ZONE = 'clusterset.local';
 const TARGET_P99_MS = 100;
 const HISTOGRAM = 'mcsdns_frontend_programming_latency_seconds';
 
-const clusters = ['east', 'west', 'north', 'south', 'central'].slice(0, setting('FRESH_CLUSTERS', 3));
-const rate = setting('FRESH_RATE', 1000);
-const seconds = setting('FRESH_SECONDS', 10);
-const sampleEvery = setting('FRESH_SAMPLE_EVERY', 10);
-const churnServices = setting('FRESH_SERVICES', 1000);
-const frontendCount = setting('FRESH_FRONTENDS', 3);
-const pollMs = setting('FRESH_POLL_MS', 1);
-const timeoutMs = setting('FRESH_TIMEOUT_MS', 30_000);
+const clusters = ['east', 'west', 'north', 'south', 'central'].slice(0, envNumber('FRESH_CLUSTERS', 3));
+const rate = envNumber('FRESH_RATE', 1000);
+const seconds = envNumber('FRESH_SECONDS', 10);
+const sampleEvery = envNumber('FRESH_SAMPLE_EVERY', 10);
+const churnServices = envNumber('FRESH_SERVICES', 1000);
+const frontendCount = envNumber('FRESH_FRONTENDS', 3);
+const pollMs = envNumber('FRESH_POLL_MS', 1);
+const timeoutMs = envNumber('FRESH_TIMEOUT_MS', 30_000);
 const modes = (process.env.FRESH_MODES ?? 'embedded,nats').split(',');
 const background = generateClusterset({
   clusters,
-  services: setting('FRESH_BACKGROUND_SERVICES', 2000),
-  endpoints: setting('FRESH_BACKGROUND_ENDPOINTS', 10_000),
+  services: envNumber('FRESH_BACKGROUND_SERVICES', 2000),
+  endpoints: envNumber('FRESH_BACKGROUND_ENDPOINTS', 10_000),
   headlessShare: 0.2,
   namespaces: 20,
   seed: 1,

@@ -31,29 +31,24 @@ import { SqliteEventLog } from '../shared/sqliteEventLog.js';
 import { NatsServer } from '../test/support/natsServer.js';
 import { clusterIds } from './bench/clusterset.js';
 import { seededRandom } from '../test/support/random.js';
+import { envNumber } from './bench/env.js';
 
 const TARGET_EVENTS_PER_S = 50_000;
 const TARGET_RATIO = 0.25;
 const SERVICES_PER_NAMESPACE = 20;
 
-function setting(name: string, fallback: number): number {
-  const text = process.env[name];
-  const value = text === undefined || text === '' ? fallback : Number(text);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, not ${JSON.stringify(text)}`);
-  return value;
-}
 
 const spec = {
-  events: setting('BENCH_EVENTS', 200_000),
-  services: Math.max(1, setting('BENCH_SERVICES', 20_000)),
-  clusters: Math.max(1, setting('BENCH_CLUSTERS', 3)),
-  headlessShare: setting('BENCH_HEADLESS', 0.25),
-  endpoints: setting('BENCH_ENDPOINTS', 3),
-  seed: setting('BENCH_SEED', 1),
+  events: envNumber('BENCH_EVENTS', 200_000),
+  services: Math.max(1, envNumber('BENCH_SERVICES', 20_000)),
+  clusters: Math.max(1, envNumber('BENCH_CLUSTERS', 3)),
+  headlessShare: envNumber('BENCH_HEADLESS', 0.25),
+  endpoints: envNumber('BENCH_ENDPOINTS', 3),
+  seed: envNumber('BENCH_SEED', 1),
 };
-const batchSize = Math.max(1, setting('BENCH_BATCH', 1000));
-const rounds = Math.max(1, setting('BENCH_ROUNDS', 3));
-const natsEvents = setting('BENCH_NATS_EVENTS', 50_000);
+const batchSize = Math.max(1, envNumber('BENCH_BATCH', 1000));
+const rounds = Math.max(1, envNumber('BENCH_ROUNDS', 3));
+const natsEvents = envNumber('BENCH_NATS_EVENTS', 50_000);
 
 // The stream: each cluster's initial sync of every service (all clusters
 // export all services), then random changes: a new address of an import, or

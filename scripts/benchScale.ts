@@ -17,24 +17,24 @@ import { summarize } from './bench-cluster/stats.js';
 import { BenchProcesses, cpuSeconds, memoryOf, waitedChildrenCpuSeconds, startStandIns, stopStandIns, type DnsEndpoint } from './bench-cluster/topology.js';
 import { mcsdnsMain } from '../test/support/mcsdnsProcess.js';
 import type { NatsServer } from '../test/support/natsServer.js';
+import { envNumber } from './bench/env.js';
 
-const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const ZONE = 'clusterset.local';
 const SYNC_TARGET_S = 10;
 const COLD_START_TARGET_MS = 1000;
-const TIMEOUT_MS = setting('SCALE_TIMEOUT_S', 300) * 1000;
+const TIMEOUT_MS = envNumber('SCALE_TIMEOUT_S', 300) * 1000;
 
 const set = generateClusterset({
-  clusters: ['east', 'west', 'north', 'south', 'central'].slice(0, setting('SCALE_CLUSTERS', 3)),
-  services: setting('SCALE_SERVICES', 10_000),
-  endpoints: setting('SCALE_ENDPOINTS', 100_000),
-  headlessShare: setting('SCALE_HEADLESS_SHARE', 0.2),
-  namespaces: setting('SCALE_NAMESPACES', 50),
-  seed: setting('SCALE_SEED', 1),
+  clusters: ['east', 'west', 'north', 'south', 'central'].slice(0, envNumber('SCALE_CLUSTERS', 3)),
+  services: envNumber('SCALE_SERVICES', 10_000),
+  endpoints: envNumber('SCALE_ENDPOINTS', 100_000),
+  headlessShare: envNumber('SCALE_HEADLESS_SHARE', 0.2),
+  namespaces: envNumber('SCALE_NAMESPACES', 50),
+  seed: envNumber('SCALE_SEED', 1),
 });
-const sampleServices = setting('SCALE_SAMPLE_SERVICES', 100);
-const frontendCount = setting('SCALE_FRONTENDS', 3);
-const coldRuns = setting('SCALE_COLD_RUNS', 3);
+const sampleServices = envNumber('SCALE_SAMPLE_SERVICES', 100);
+const frontendCount = envNumber('SCALE_FRONTENDS', 3);
+const coldRuns = envNumber('SCALE_COLD_RUNS', 3);
 const modes = (process.env.SCALE_MODES ?? 'embedded,nats').split(',');
 
 // Services spread over the whole set (the last one always), each with its

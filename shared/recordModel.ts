@@ -84,11 +84,11 @@ export function serviceRecordsByCluster(
 ): ClusterServiceRecords {
   const union = serviceRecords(namespace, name, imports, slices);
   const overlays: ClusterServiceRecords['overlays'] = {};
-  const all = contents(imports, slices);
+  const all = clusters.length > 0 ? contents(imports, slices) : undefined;
   for (const cluster of clusters) {
     // The records depend only on which distinct objects there are: a cluster
     // holding every one of them sees the union, with no second computation.
-    if (sameContents(contents(imports.filter((i) => i.cluster === cluster), slices.filter((s) => s.cluster === cluster)), all)) continue;
+    if (sameContents(contents(imports.filter((i) => i.cluster === cluster), slices.filter((s) => s.cluster === cluster)), all!)) continue;
     const own = serviceRecords(
       namespace,
       name,

@@ -16,6 +16,7 @@ import { KINDS, SERVICE_NAME_LABEL, type ChangeEvent } from '../shared/events.js
 import { SqliteEventLog } from '../shared/sqliteEventLog.js';
 import { tempDir } from './aggregator-events.js';
 import { StandInApiServer } from './k8s/apiServer.js';
+import { captureOutput } from './audit-timeline.js';
 
 const zone = 'clusterset.local';
 
@@ -128,13 +129,8 @@ describe('audit of a timeline the agents published', { timeout: 30_000 }, () => 
     temp.remove();
   });
 
-  const output = async (run: (out: (s: string) => void) => Promise<void>) => {
-    let text = '';
-    await run((s) => (text += s));
-    return text;
-  };
   const resolve = async (name: string, at: string) => {
-    const answer = JSON.parse(await output((out) => runAuditResolve({ log, zone, ttl: 5, json: true, name: `${name}.${zone}`, at }, out))) as AuditAnswer;
+    const answer = JSON.parse(await captureOutput((out) => runAuditResolve({ log, zone, ttl: 5, json: true, name: `${name}.${zone}`, at }, out))) as AuditAnswer;
     return `${answer.rcode} ${answer.answer.map((r) => r.data).sort().join(' ')}`.trim();
   };
 
@@ -161,7 +157,7 @@ describe('audit of a timeline the agents published', { timeout: 30_000 }, () => 
 
   it("history shows the re-list's end dropping the slice deleted while the watch was down", async () => {
     const since = moments.at(-2)!.time;
-    const entries = JSON.parse(await output((out) => runAuditHistory({ log, zone, json: true, target: `10-2-0-1.west.db.prod.svc.${zone}`, since }, out))) as HistoryEntry[];
+    const entries = JSON.parse(await captureOutput((out) => runAuditHistory({ log, zone, json: true, target: `10-2-0-1.west.db.prod.svc.${zone}`, since }, out))) as HistoryEntry[];
     assert.deepEqual(
       entries.map((e) => [e.cluster, e.event.replace(/epoch \d+/, 'epoch E'), e.objects.map((o) => `${o.change} ${o.object}`), e.dns]),
       [['west', 'sync-end EndpointSlice epoch E', ['deleted EndpointSlice west prod/db-west'], { added: [], removed: [`10-2-0-1.west.db.prod.svc.${zone}. A 10.2.0.1`] }]],

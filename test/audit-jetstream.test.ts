@@ -12,7 +12,7 @@ import type { NameDiff } from '../services/audit/diff.js';
 import type { HistoryEntry } from '../services/audit/history.js';
 import type { AuditAnswer } from '../services/audit/resolve.js';
 import { item, tempDir } from './aggregator-events.js';
-import { PHASES, writeTimeline } from './audit-timeline.js';
+import { PHASES, writeTimeline, captureOutput } from './audit-timeline.js';
 import { NatsServer, natsServerMissing } from './support/natsServer.js';
 
 const zone = 'clusterset.local';
@@ -50,13 +50,8 @@ describe('audit on JetStream', { skip: natsServerMissing() }, () => {
     temp.remove();
   });
 
-  const output = async (run: (out: (s: string) => void) => Promise<void>) => {
-    let text = '';
-    await run((s) => (text += s));
-    return text;
-  };
   const resolve = async (log: JetStreamEventLog | SqliteEventLog, name: string, at: string) => {
-    const answer = JSON.parse(await output((out) => runAuditResolve({ log, zone, ttl: 5, json: true, name, at }, out))) as AuditAnswer;
+    const answer = JSON.parse(await captureOutput((out) => runAuditResolve({ log, zone, ttl: 5, json: true, name, at }, out))) as AuditAnswer;
     return { rcode: answer.rcode, answer: answer.answer, authority: answer.authority.map((r) => r.type), lastChange: answer.lastChange?.seq };
   };
 
@@ -72,9 +67,9 @@ describe('audit on JetStream', { skip: natsServerMissing() }, () => {
   });
 
   const history = async (log: JetStreamEventLog | SqliteEventLog, target: string, since?: string) =>
-    JSON.parse(await output((out) => runAuditHistory({ log, zone, json: true, target, ...(since ? { since } : {}) }, out))) as HistoryEntry[];
+    JSON.parse(await captureOutput((out) => runAuditHistory({ log, zone, json: true, target, ...(since ? { since } : {}) }, out))) as HistoryEntry[];
   const diff = async (log: JetStreamEventLog | SqliteEventLog, from: string, to: string) =>
-    JSON.parse(await output((out) => runAuditDiff({ log, zone, json: true, from, to }, out))) as NameDiff[];
+    JSON.parse(await captureOutput((out) => runAuditDiff({ log, zone, json: true, from, to }, out))) as NameDiff[];
   const withoutTimes = (entries: HistoryEntry[]) => entries.map(({ time: _, ...rest }) => rest);
 
   it('lists the history of a service or a name as the embedded log does, with the times of the stream', async () => {

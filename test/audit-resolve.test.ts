@@ -11,7 +11,7 @@ import { answerFromView, type AuditAnswer } from '../services/audit/resolve.js';
 import { owningService, recordLines } from '../services/audit/records.js';
 import { ReplayedState } from '../services/audit/state.js';
 import { tempDir } from './aggregator-events.js';
-import { at, writeTimeline } from './audit-timeline.js';
+import { at, writeTimeline, captureOutput } from './audit-timeline.js';
 
 const zone = 'clusterset.local';
 const now = new Date(at(60));
@@ -30,13 +30,8 @@ describe('audit over a scripted timeline', () => {
     temp.remove();
   });
 
-  const output = async (run: (out: (s: string) => void) => Promise<void>) => {
-    let text = '';
-    await run((s) => (text += s));
-    return text;
-  };
   const resolve = async (name: string, when: string, type = 'A') =>
-    JSON.parse(await output((out) => runAuditResolve({ log, zone, ttl: 5, json: true, name, type, at: when, now }, out))) as AuditAnswer;
+    JSON.parse(await captureOutput((out) => runAuditResolve({ log, zone, ttl: 5, json: true, name, type, at: when, now }, out))) as AuditAnswer;
   const addresses = (a: AuditAnswer) => a.answer.map((r) => r.data).sort();
 
   it('answers each name at each moment as mcsdns did', async () => {
@@ -93,16 +88,16 @@ describe('audit over a scripted timeline', () => {
   });
 
   it('prints dig-like text', async () => {
-    const text = await output((out) => runAuditResolve({ log, zone, ttl: 5, name: 'web.prod.svc.clusterset.local.', at: at(4, 30), now }, out));
+    const text = await captureOutput((out) => runAuditResolve({ log, zone, ttl: 5, name: 'web.prod.svc.clusterset.local.', at: at(4, 30), now }, out));
     assert.match(text, /;; ->>HEADER<<- opcode: QUERY, status: NXDOMAIN\n/);
     assert.match(text, /;; AUTHORITY SECTION:\nclusterset\.local\.\t5\tIN\tSOA\tns\.dns\.clusterset\.local\. /);
     assert.match(text, new RegExp(`;; last changed by: seq ${seqs[4]![1]} at ${at(4)}`));
-    const ok = await output((out) => runAuditResolve({ log, zone, ttl: 5, name: 'web.prod.svc.clusterset.local', at: at(5, 30), now }, out));
+    const ok = await captureOutput((out) => runAuditResolve({ log, zone, ttl: 5, name: 'web.prod.svc.clusterset.local', at: at(5, 30), now }, out));
     assert.match(ok, /;; ANSWER SECTION:\nweb\.prod\.svc\.clusterset\.local\.\t5\tIN\tA\t10\.0\.0\.2\n/);
   });
 
   it('lists the events that touched a service, with object and DNS changes', async () => {
-    const history = JSON.parse(await output((out) => runAuditHistory({ log, zone, json: true, target: 'prod/web', now }, out))) as HistoryEntry[];
+    const history = JSON.parse(await captureOutput((out) => runAuditHistory({ log, zone, json: true, target: 'prod/web', now }, out))) as HistoryEntry[];
     const A = (ip: string) => `web.prod.svc.${zone}. A ${ip}`;
     const SRV = (weight: number) => [`_http._tcp.web.prod.svc.${zone}. SRV 0 ${weight} 80 web.prod.svc.${zone}.`, `web.prod.svc.${zone}. SRV 0 ${weight} 80 web.prod.svc.${zone}.`];
     assert.deepEqual(
@@ -118,7 +113,7 @@ describe('audit over a scripted timeline', () => {
   });
 
   it('shows the fields that changed and narrows to one name', async () => {
-    const text = await output((out) => runAuditHistory({ log, zone, target: 'db.prod.svc', since: at(3), until: at(3, 59), now }, out));
+    const text = await captureOutput((out) => runAuditHistory({ log, zone, target: 'db.prod.svc', since: at(3), until: at(3, 59), now }, out));
     assert.equal(
       text,
       [
@@ -135,7 +130,7 @@ describe('audit over a scripted timeline', () => {
         '',
       ].join('\n'),
     );
-    const relist = JSON.parse(await output((out) => runAuditHistory({ log, zone, json: true, target: '10-2-0-1.west.db.prod.svc.clusterset.local', since: at(6), now }, out))) as HistoryEntry[];
+    const relist = JSON.parse(await captureOutput((out) => runAuditHistory({ log, zone, json: true, target: '10-2-0-1.west.db.prod.svc.clusterset.local', since: at(6), now }, out))) as HistoryEntry[];
     assert.deepEqual(
       relist.map((e) => [e.seq, e.event, e.objects.map((o) => `${o.change} ${o.object}`), e.dns.removed]),
       [[seqs[6]!.at(-1), 'sync-end EndpointSlice epoch 2', ['deleted EndpointSlice west prod/db-west'], [`10-2-0-1.west.db.prod.svc.${zone}. A 10.2.0.1`]]],
@@ -143,7 +138,7 @@ describe('audit over a scripted timeline', () => {
   });
 
   it('diffs every name between two moments', async () => {
-    const diff = JSON.parse(await output((out) => runAuditDiff({ log, zone, json: true, from: at(2, 30), to: at(6, 30), now }, out))) as NameDiff[];
+    const diff = JSON.parse(await captureOutput((out) => runAuditDiff({ log, zone, json: true, from: at(2, 30), to: at(6, 30), now }, out))) as NameDiff[];
     const srvDb = (host: string, weight: number) => `SRV 0 ${weight} 5432 ${host}.db.prod.svc.${zone}.`;
     assert.deepEqual(diff, [
       { name: `10-1-0-1.east.db.prod.svc.${zone}.`, added: [], removed: [`10-1-0-1.east.db.prod.svc.${zone}. A 10.1.0.1`] },
@@ -166,7 +161,7 @@ describe('audit over a scripted timeline', () => {
       },
       { name: `web.prod.svc.${zone}.`, added: [`web.prod.svc.${zone}. A 10.0.0.2`], removed: [`web.prod.svc.${zone}. A 10.0.0.1`] },
     ]);
-    assert.equal(await output((out) => runAuditDiff({ log, zone, from: at(0, 10), to: at(0, 50), now }, out)), 'no differences\n');
+    assert.equal(await captureOutput((out) => runAuditDiff({ log, zone, from: at(0, 10), to: at(0, 50), now }, out)), 'no differences\n');
   });
 
   it('refuses bad input in one line', async () => {

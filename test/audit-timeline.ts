@@ -46,3 +46,10 @@ export async function writeTimeline(log: EventLog, setClock: (ms: number) => voi
   }
   return seqs;
 }
+
+// What a command that writes through `out` printed.
+export async function captureOutput(run: (out: (s: string) => void) => Promise<void>): Promise<string> {
+  let text = '';
+  await run((s) => (text += s));
+  return text;
+}
