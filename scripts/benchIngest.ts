@@ -141,7 +141,7 @@ function removeDatabase(path: string): void {
 async function project(log: EventLog, dbPath: string, lastSeq: number): Promise<void> {
   removeDatabase(dbPath);
   const model = ReadModel.open(dbPath);
-  const projection = new Projection(model.db);
+  const projection = new Projection(model);
   const stop = new AbortController();
   try {
     for await (const batch of log.follow(1, stop.signal)) {

@@ -4,16 +4,18 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { EndpointSliceObject, ServiceImportObject, ServicePort } from './events.js';
 import { isDnsLabel } from './events.js';
-import { sameRecords, type ServiceRecords, type ViewRecord } from './view.js';
+import { nameRecord, sameRecords, type ServiceRecords, type ViewRecord } from './view.js';
 
 export interface ImportRow {
   cluster: string;
   object: ServiceImportObject;
+  json?: string; // the object's JSON, when at hand: compared instead of writing it again
 }
 
 export interface SliceRow {
   cluster: string; // the publishing agent's cluster id
   object: EndpointSliceObject;
+  json?: string;
 }
 
 type SrvRecord = Extract<ViewRecord, { type: 'SRV' }>;
@@ -60,7 +62,7 @@ export function serviceRecords(
     }
   }
 
-  const out: Record<string, ViewRecord[]> = {};
+  const out = nameRecord<ViewRecord[]>();
   for (const n of [...names.keys()].sort()) out[n] = finishRRsets(names.get(n)!);
   return { names: out };
 }
@@ -83,7 +85,7 @@ export function serviceRecordsByCluster(
   clusters: readonly string[],
 ): ClusterServiceRecords {
   const union = serviceRecords(namespace, name, imports, slices);
-  const overlays: ClusterServiceRecords['overlays'] = {};
+  const overlays: ClusterServiceRecords['overlays'] = nameRecord();
   const all = clusters.length > 0 ? contents(imports, slices) : undefined;
   for (const cluster of clusters) {
     // The records depend only on which distinct objects there are: a cluster
@@ -107,8 +109,8 @@ interface Contents {
 
 function contents(imports: ImportRow[], slices: SliceRow[]): Contents {
   return {
-    imports: new Set(imports.map((i) => JSON.stringify(i.object))),
-    slices: new Set(slices.map((s) => `${sliceCluster(s)} ${JSON.stringify(s.object)}`)),
+    imports: new Set(imports.map((i) => i.json ?? JSON.stringify(i.object))),
+    slices: new Set(slices.map((s) => `${sliceCluster(s)} ${s.json ?? JSON.stringify(s.object)}`)),
   };
 }
 

@@ -53,6 +53,14 @@ export interface ViewDelta {
   observedAt?: number[];
 }
 
+// An empty record for keys that are names (a service's DNS names, service
+// keys): a dictionary from the start. V8 gives an object built key by key
+// from {} a new hidden class per new key, which for names seen once cost the
+// record model more than all its other work; the prototype stays Object's.
+export function nameRecord<T>(): Record<string, T> {
+  return Object.setPrototypeOf(Object.create(null), Object.prototype) as Record<string, T>;
+}
+
 export function serviceKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
@@ -83,7 +91,7 @@ export function applyDelta(view: DnsView, delta: ViewDelta): boolean {
 function applyViewChanges(view: DnsView, delta: ViewDelta): void {
   const views: Record<string, ServiceOverlay> = (view.views ??= {});
   for (const [cluster, change] of Object.entries(delta.views ?? {})) {
-    const overlay: ServiceOverlay = Object.hasOwn(views, cluster) ? views[cluster]! : (views[cluster] = {});
+    const overlay: ServiceOverlay = Object.hasOwn(views, cluster) ? views[cluster]! : (views[cluster] = nameRecord());
     for (const k of change.remove) delete overlay[k];
     Object.assign(overlay, change.upsert);
     if (change.remove.length > 0 && isEmpty(overlay)) delete views[cluster]; // only a removal empties one

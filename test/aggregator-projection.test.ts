@@ -27,7 +27,7 @@ describe('projection', () => {
   beforeEach(() => {
     temp = tempDir();
     model = ReadModel.open(join(temp.dir, 'readmodel.db'));
-    projection = new Projection(model.db);
+    projection = new Projection(model);
     nextSeq = 1;
   });
   afterEach(() => {
@@ -65,9 +65,8 @@ describe('projection', () => {
   it('replaces an object on upsert and removes it on delete', () => {
     given(serviceImport('east', 'prod', 'web', { ips: ['10.0.0.1'] }));
     given(serviceImport('east', 'prod', 'web', { ips: ['10.0.0.2'] }));
-    assert.deepEqual(model.service('prod', 'web').imports, [
-      { cluster: 'east', object: { type: 'ClusterSetIP', ips: ['10.0.0.2'], ports: [] } },
-    ]);
+    const object = { type: 'ClusterSetIP', ips: ['10.0.0.2'], ports: [] };
+    assert.deepEqual(model.service('prod', 'web').imports, [{ cluster: 'east', object, json: JSON.stringify(object) }]);
     const { touched } = given(deleted('east', 'ServiceImport', 'prod', 'web'));
     assert.deepEqual(importKeys(), []);
     assert.deepEqual([...touched.services], ['prod/web']);

@@ -61,7 +61,7 @@ export class Aggregator implements ViewFeed {
   private constructor(opts: AggregatorOptions, model: ReadModel) {
     this.log = opts.log;
     this.model = model;
-    this.projection = new Projection(model.db);
+    this.projection = new Projection(model);
     this.logger = opts.logger ?? silentLogger;
     this.metrics = opts.metrics;
     this.batchSize = opts.batchSize ?? 1000;
@@ -82,7 +82,7 @@ export class Aggregator implements ViewFeed {
     if (opts.syncTimeoutMs !== undefined && !(Number.isInteger(opts.syncTimeoutMs) && opts.syncTimeoutMs >= 0)) {
       throw new Error(`sync timeout must be a whole number of milliseconds, not ${opts.syncTimeoutMs}`);
     }
-    return new Aggregator(opts, ReadModel.open(opts.dbPath));
+    return new Aggregator(opts, ReadModel.open(opts.dbPath, { objectsInMemory: true }));
   }
 
   get lastApplied(): number {

@@ -3,6 +3,7 @@
 import type { Logger } from '../../shared/logger.js';
 import { serviceRecordsByCluster, type ClusterServiceRecords } from '../../shared/recordModel.js';
 import {
+  nameRecord,
   sameRecords,
   serviceKey,
   type ClusterState,
@@ -12,7 +13,8 @@ import {
   type ViewDelta,
 } from '../../shared/view.js';
 import type { Touched } from './projection.js';
-import type { ReadModel, ServiceRows } from './readModel.js';
+import type { ReadModel } from './readModel.js';
+import type { ServiceRows } from './serviceObjects.js';
 
 export interface ViewSources {
   model: ReadModel;
@@ -23,7 +25,7 @@ export interface ViewSources {
 export function fullView(src: ViewSources, version: number): DnsView {
   const clusters = clusterStates(src);
   const viewed = viewedClusters(clusters);
-  const services: Record<string, ServiceRecords> = {};
+  const services = nameRecord<ServiceRecords>();
   const views: Record<string, ServiceOverlay> = {};
   for (const rows of src.model.services()) {
     const key = serviceKey(rows.namespace, rows.name);
@@ -39,7 +41,7 @@ export function fullView(src: ViewSources, version: number): DnsView {
 // The change from `view` (the state before the batch) to the read model's
 // state after it; empty when the batch changed no answer.
 export function viewDelta(src: ViewSources, view: DnsView, touched: Touched, to: number): ViewDelta {
-  const delta: ViewDelta = { from: view.version, to, services: { upsert: {}, remove: [] } };
+  const delta: ViewDelta = { from: view.version, to, services: { upsert: nameRecord(), remove: [] } };
   const clusters = touched.clusters ? clusterStates(src) : view.clusters;
   if (JSON.stringify(clusters) !== JSON.stringify(view.clusters)) delta.clusters = clusters;
   const viewed = viewedClusters(clusters);
@@ -105,7 +107,7 @@ function overlayChange(delta: ViewDelta, view: DnsView, cluster: string, key: st
   }
 }
 
-const emptyChange = (): { upsert: ServiceOverlay; remove: string[] } => ({ upsert: {}, remove: [] });
+const emptyChange = (): { upsert: ServiceOverlay; remove: string[] } => ({ upsert: nameRecord(), remove: [] });
 
 // Own properties only: a cluster may well be called "constructor".
 function ownValue<T>(record: Record<string, T>, key: string): T | undefined {

@@ -5,7 +5,8 @@ import type Database from 'better-sqlite3';
 import type { StoredEvent } from '../../shared/eventLog.js';
 import { parseEvent, type ChangeEvent, type DeleteEvent, type Kind, type SyncEvent, type UpsertEvent } from '../../shared/events.js';
 import { serviceKey } from '../../shared/view.js';
-import { isSynced } from './readModel.js';
+import { isSynced, type ReadModel } from './readModel.js';
+import type { ObjectChanges } from './serviceObjects.js';
 
 // What applying events changed, for deriving the view incrementally.
 export interface Touched {
@@ -64,8 +65,8 @@ export function prepareProjection(db: Database.Database) {
     ),
     upsertSlice: db.prepare<[...ObjectRow, serviceName: string, object: string]>(sliceUpsert),
     deleteSlice: db.prepare<Key, string>(`DELETE FROM endpoint_slices WHERE ${byKey} RETURNING service_name`).pluck(),
-    staleSlices: db.prepare<[string, number], { namespace: string; service_name: string }>(
-      'DELETE FROM endpoint_slices WHERE cluster = ? AND epoch <> ? RETURNING namespace, service_name',
+    staleSlices: db.prepare<[string, number], { namespace: string; name: string; service_name: string }>(
+      'DELETE FROM endpoint_slices WHERE cluster = ? AND epoch <> ? RETURNING namespace, name, service_name',
     ),
     upsertNamespace: db.prepare<[cluster: string, name: string, uid: string, resourceVersion: string, epoch: number, seq: number]>(
       `INSERT INTO namespaces (cluster, name, uid, resource_version, epoch, seq) VALUES (?, ?, ?, ?, ?, ?)
@@ -82,10 +83,11 @@ export class Projection {
   private readonly statements: ProjectionStatements;
   private readonly applyInTransaction;
 
-  constructor(db: Database.Database) {
-    this.statements = prepareProjection(db);
-    this.applyInTransaction = db.transaction((events: StoredEvent[], touched: Touched, rejected: Rejection[], observedAt: number[]) => {
+  constructor(private readonly model: ReadModel) {
+    this.statements = prepareProjection(model.db);
+    this.applyInTransaction = model.db.transaction((events: StoredEvent[], touched: Touched, rejected: Rejection[], observedAt: number[]) => {
       const s = this.statements;
+      const objects = model.objectChanges;
       const clustersAdded = new Set<string>(); // one insert per cluster and batch, not per event
       for (const stored of events) {
         const decoded = decodeEvent(stored);
@@ -98,7 +100,7 @@ export class Projection {
           clustersAdded.add(decoded.cluster);
           if (s.addCluster.run(decoded.cluster).changes > 0) touched.clusters = true;
         }
-        applyEvent(s, decoded, stored.seq, touched);
+        applyEvent(s, objects, decoded, stored.seq, touched);
         observedAt.push(Date.parse(decoded.observedAt));
       }
       s.setLastApplied.run(events[events.length - 1]!.seq);
@@ -112,7 +114,12 @@ export class Projection {
     const touched = nothingTouched();
     const rejected: Rejection[] = [];
     const observedAt: number[] = [];
-    if (events.length > 0) this.applyInTransaction(events, touched, rejected, observedAt);
+    try {
+      if (events.length > 0) this.applyInTransaction(events, touched, rejected, observedAt);
+    } catch (err) {
+      this.model.forgetObjects();
+      throw err;
+    }
     return { touched, rejected, observedAt };
   }
 }
@@ -138,38 +145,45 @@ export function decodeEvent(stored: StoredEvent): ChangeEvent | string {
 }
 
 // Applies one valid event of a cluster already in the read model; adds what it changed to `touched`.
-function applyEvent(s: ProjectionStatements, event: ChangeEvent, seq: number, touched: Touched): void {
+// `objects`: the objects held in memory, if any, told of every row written.
+function applyEvent(s: ProjectionStatements, objects: ObjectChanges | undefined, event: ChangeEvent, seq: number, touched: Touched): void {
   switch (event.op) {
     case 'upsert':
-      upsert(s, event, seq, touched);
+      upsert(s, objects, event, seq, touched);
       break;
     case 'delete':
-      remove(s, event, touched);
+      remove(s, objects, event, touched);
       break;
     case 'sync-begin':
       s.setKinds.run(kindList(event.kinds), event.cluster);
       touched.clusters = true;
       break;
     case 'sync-end':
-      endSync(s, event, touched);
+      endSync(s, objects, event, touched);
       break;
   }
 }
 
-function upsert(s: ProjectionStatements, e: UpsertEvent, seq: number, touched: Touched): void {
+function upsert(s: ProjectionStatements, objects: ObjectChanges | undefined, e: UpsertEvent, seq: number, touched: Touched): void {
   const { cluster, namespace, name, uid, resourceVersion, epoch } = e;
   switch (e.kind) {
-    case 'ServiceImport':
-      s.upsertImport.run(cluster, namespace, name, uid, resourceVersion, epoch, seq, JSON.stringify(e.object));
+    case 'ServiceImport': {
+      const json = JSON.stringify(e.object);
+      s.upsertImport.run(cluster, namespace, name, uid, resourceVersion, epoch, seq, json);
+      objects?.setImport(cluster, namespace, name, e.object, json);
       touched.services.add(serviceKey(namespace, name));
       break;
+    }
     case 'EndpointSlice': {
       const serviceName = e.object.serviceName;
-      const object = JSON.stringify(e.object);
-      if (s.upsertSliceOfSameService.run(cluster, namespace, name, uid, resourceVersion, epoch, seq, serviceName, object).changes === 0) {
-        touched.services.add(serviceKey(namespace, s.sliceService.get(cluster, namespace, name)!));
-        s.upsertSlice.run(cluster, namespace, name, uid, resourceVersion, epoch, seq, serviceName, object);
+      const json = JSON.stringify(e.object);
+      if (s.upsertSliceOfSameService.run(cluster, namespace, name, uid, resourceVersion, epoch, seq, serviceName, json).changes === 0) {
+        const before = s.sliceService.get(cluster, namespace, name)!;
+        touched.services.add(serviceKey(namespace, before));
+        objects?.deleteSlice(cluster, namespace, name, before);
+        s.upsertSlice.run(cluster, namespace, name, uid, resourceVersion, epoch, seq, serviceName, json);
       }
+      objects?.setSlice(cluster, namespace, name, serviceName, e.object, json);
       touched.services.add(serviceKey(namespace, serviceName));
       break;
     }
@@ -180,14 +194,19 @@ function upsert(s: ProjectionStatements, e: UpsertEvent, seq: number, touched: T
   }
 }
 
-function remove(s: ProjectionStatements, e: DeleteEvent, touched: Touched): void {
+function remove(s: ProjectionStatements, objects: ObjectChanges | undefined, e: DeleteEvent, touched: Touched): void {
   switch (e.kind) {
     case 'ServiceImport':
-      if (s.deleteImport.run(e.cluster, e.namespace, e.name).changes > 0) touched.services.add(serviceKey(e.namespace, e.name));
+      if (s.deleteImport.run(e.cluster, e.namespace, e.name).changes > 0) {
+        objects?.deleteImport(e.cluster, e.namespace, e.name);
+        touched.services.add(serviceKey(e.namespace, e.name));
+      }
       break;
     case 'EndpointSlice': {
       const serviceName = s.deleteSlice.get(e.cluster, e.namespace, e.name);
-      if (serviceName !== undefined) touched.services.add(serviceKey(e.namespace, serviceName));
+      if (serviceName === undefined) break;
+      objects?.deleteSlice(e.cluster, e.namespace, e.name, serviceName);
+      touched.services.add(serviceKey(e.namespace, serviceName));
       break;
     }
     case 'Namespace':
@@ -198,13 +217,19 @@ function remove(s: ProjectionStatements, e: DeleteEvent, touched: Touched): void
 
 // Drops the cluster's objects of this kind that the re-list of this epoch did
 // not contain, and counts the kind as synced.
-function endSync(s: ProjectionStatements, e: SyncEvent, touched: Touched): void {
+function endSync(s: ProjectionStatements, objects: ObjectChanges | undefined, e: SyncEvent, touched: Touched): void {
   switch (e.kind) {
     case 'ServiceImport':
-      for (const r of s.staleImports.all(e.cluster, e.epoch)) touched.services.add(serviceKey(r.namespace, r.name));
+      for (const r of s.staleImports.all(e.cluster, e.epoch)) {
+        objects?.deleteImport(e.cluster, r.namespace, r.name);
+        touched.services.add(serviceKey(r.namespace, r.name));
+      }
       break;
     case 'EndpointSlice':
-      for (const r of s.staleSlices.all(e.cluster, e.epoch)) touched.services.add(serviceKey(r.namespace, r.service_name));
+      for (const r of s.staleSlices.all(e.cluster, e.epoch)) {
+        objects?.deleteSlice(e.cluster, r.namespace, r.name, r.service_name);
+        touched.services.add(serviceKey(r.namespace, r.service_name));
+      }
       break;
     case 'Namespace':
       for (const name of s.staleNamespaces.all(e.cluster, e.epoch)) touched.namespaces.add(name);

@@ -6,6 +6,7 @@ import type { EndpointSliceObject, Kind, ServiceImportObject } from '../../share
 import type { ImportRow, SliceRow } from '../../shared/recordModel.js';
 import { openSqlite } from '../../shared/sqliteEventLog.js';
 import { serviceKey, type ClusterState } from '../../shared/view.js';
+import { ServiceObjects, type ObjectChanges, type ServiceRows } from './serviceObjects.js';
 
 const MIGRATIONS = [
   `CREATE TABLE meta (
@@ -78,11 +79,10 @@ export function isSynced(kinds: readonly Kind[], syncedKinds: readonly Kind[]): 
   return kinds.length > 0 && kinds.every((k) => syncedKinds.includes(k));
 }
 
-export interface ServiceRows {
-  namespace: string;
-  name: string;
-  imports: ImportRow[];
-  slices: SliceRow[];
+export interface ReadModelOptions {
+  // Keep every ServiceImport and EndpointSlice parsed in memory for service()
+  // and services() (the aggregator); else they read SQLite (audits, replay).
+  objectsInMemory?: boolean;
 }
 
 interface ObjectRow {
@@ -100,10 +100,12 @@ export class ReadModel {
   private readonly namespaceNames;
   private readonly namespaceExists;
   private readonly rejectedCount;
+  private objects: ServiceObjects | undefined; // loaded on the first read when kept in memory
 
   private constructor(
     readonly db: Database.Database,
     readonly path: string,
+    private readonly objectsInMemory: boolean,
   ) {
     this.lastAppliedSeq = db.prepare<[], number>('SELECT last_applied_seq FROM meta').pluck();
     // One order for the incremental and the full build (the indexes' order, no sort step).
@@ -116,8 +118,8 @@ export class ReadModel {
     this.allImports = db.prepare<[], ObjectRow & { namespace: string; name: string }>(
       'SELECT namespace, name, cluster, object FROM service_imports ORDER BY namespace, name, cluster',
     );
-    this.allSlices = db.prepare<[], ObjectRow & { namespace: string; service_name: string }>(
-      'SELECT namespace, service_name, cluster, object FROM endpoint_slices ORDER BY namespace, service_name, cluster, name',
+    this.allSlices = db.prepare<[], ObjectRow & { namespace: string; service_name: string; name: string }>(
+      'SELECT namespace, service_name, cluster, name, object FROM endpoint_slices ORDER BY namespace, service_name, cluster, name',
     );
     this.clusterRows = db.prepare<[], { id: string; kinds: string; synced_kinds: string }>(
       'SELECT id, kinds, synced_kinds FROM clusters ORDER BY id',
@@ -128,13 +130,13 @@ export class ReadModel {
   }
 
   // Opens or creates the read model, migrating it to the current schema.
-  static open(path: string): ReadModel {
+  static open(path: string, opts: ReadModelOptions = {}): ReadModel {
     const db = openSqlite(path, 'read model', MIGRATIONS);
     // Every event updates a row somewhere in the tables: keep them in memory rather than re-read pages from the file,
     // and copy the WAL into the file less often, as its pages are rewritten batch after batch.
     db.pragma(`cache_size = -${READ_MODEL_CACHE_KIB}`);
     db.pragma(`wal_autocheckpoint = ${READ_MODEL_WAL_PAGES}`);
-    return new ReadModel(db, path);
+    return new ReadModel(db, path, opts.objectsInMemory ?? false);
   }
 
   lastApplied(): number {
@@ -145,7 +147,20 @@ export class ReadModel {
     return this.rejectedCount.get()!;
   }
 
+  // Where the projection reports the objects it writes; undefined when none are held in memory.
+  get objectChanges(): ObjectChanges | undefined {
+    return this.objects;
+  }
+
+  // After a failed batch the objects in memory may hold what was rolled back:
+  // the next read loads them again from the committed rows.
+  forgetObjects(): void {
+    this.objects = undefined;
+  }
+
   service(namespace: string, name: string): ServiceRows {
+    const objects = this.objectsInMemory ? this.loadedObjects() : undefined;
+    if (objects) return objects.service(namespace, name);
     return {
       namespace,
       name,
@@ -156,6 +171,7 @@ export class ReadModel {
 
   // Every service that has an import (only those own names), with its slices.
   services(): ServiceRows[] {
+    if (this.objectsInMemory) return this.loadedObjects().services();
     const byKey = new Map<string, ServiceRows>();
     for (const row of this.allImports.iterate()) {
       const key = serviceKey(row.namespace, row.name);
@@ -167,6 +183,16 @@ export class ReadModel {
       byKey.get(serviceKey(row.namespace, row.service_name))?.slices.push(sliceRow(row));
     }
     return [...byKey.values()];
+  }
+
+  private loadedObjects(): ServiceObjects {
+    if (this.objects) return this.objects;
+    const objects = new ServiceObjects();
+    for (const r of this.allImports.iterate()) objects.setImport(r.cluster, r.namespace, r.name, JSON.parse(r.object) as ServiceImportObject, r.object);
+    for (const r of this.allSlices.iterate()) {
+      objects.setSlice(r.cluster, r.namespace, r.name, r.service_name, JSON.parse(r.object) as EndpointSliceObject, r.object);
+    }
+    return (this.objects = objects);
   }
 
   // Clusters known from events, sorted by id.
@@ -192,9 +218,9 @@ export class ReadModel {
 }
 
 function importRow(r: ObjectRow): ImportRow {
-  return { cluster: r.cluster, object: JSON.parse(r.object) as ServiceImportObject };
+  return { cluster: r.cluster, object: JSON.parse(r.object) as ServiceImportObject, json: r.object };
 }
 
 function sliceRow(r: ObjectRow): SliceRow {
-  return { cluster: r.cluster, object: JSON.parse(r.object) as EndpointSliceObject };
+  return { cluster: r.cluster, object: JSON.parse(r.object) as EndpointSliceObject, json: r.object };
 }

@@ -61,7 +61,7 @@ export async function replayTo(log: EventLog, dbPath: string, toSeq: number, opt
     if (checkpoint) copyFileSync(checkpoint.path, partial);
     const model = ReadModel.open(partial);
     try {
-      const projection = new Projection(model.db);
+      const projection = new Projection(model);
       const start = model.lastApplied();
       const total = toSeq - start;
       opts.onProgress?.(0, total);

@@ -46,7 +46,7 @@ export class ReplayedState {
   private readonly sliceObjects;
 
   private constructor(private readonly model: ReadModel) {
-    this.projection = new Projection(model.db);
+    this.projection = new Projection(model);
     this.importObjects = model.db.prepare<[string, string], { cluster: string; object: string }>(
       'SELECT cluster, object FROM service_imports WHERE namespace = ? AND name = ? ORDER BY cluster',
     );
