@@ -40,25 +40,28 @@ export function serviceRecords(
     else names.set(n, [r]);
   };
 
+  const srvNames = ports.map((p) => srvName(p, base));
   if (clusterSet.length > 0) {
     names.set(base, addressRecords(clusterSet.flatMap((i) => i.object.ips)));
-    for (const p of ports) {
+    ports.forEach((p, k) => {
       const srv: SrvRecord = { type: 'SRV', priority: 0, weight: 0, port: p.port, target: base };
-      add(srvName(p, base), srv);
+      add(srvNames[k]!, srv);
       add(base, srv);
-    }
+    });
   } else {
     const hosts = readyHosts(slices);
     if (hosts.size === 0) return undefined;
-    names.set(base, addressRecords([...hosts.values()].flat()));
+    const all: string[] = [];
+    for (const addresses of hosts.values()) for (const a of addresses) all.push(a);
+    names.set(base, addressRecords(all));
     for (const [host, addresses] of hosts) {
       const target = `${host}.${base}`;
       names.set(target, addressRecords(addresses));
-      for (const p of ports) {
+      ports.forEach((p, k) => {
         const srv: SrvRecord = { type: 'SRV', priority: 0, weight: 0, port: p.port, target };
-        add(srvName(p, base), srv);
+        add(srvNames[k]!, srv);
         add(base, srv);
-      }
+      });
     }
   }
 
@@ -86,36 +89,32 @@ export function serviceRecordsByCluster(
 ): ClusterServiceRecords {
   const union = serviceRecords(namespace, name, imports, slices);
   const overlays: ClusterServiceRecords['overlays'] = nameRecord();
-  const all = clusters.length > 0 ? contents(imports, slices) : undefined;
+  if (clusters.length === 0) return { union, overlays };
+  // Each row's contents once: the same strings (their hashes kept) serve every cluster's comparison.
+  const importContents = imports.map((i) => i.json ?? JSON.stringify(i.object));
+  const sliceContents = slices.map((s) => `${sliceCluster(s)} ${s.json ?? JSON.stringify(s.object)}`);
+  const allImports = new Set(importContents);
+  const allSlices = new Set(sliceContents);
   for (const cluster of clusters) {
     // The records depend only on which distinct objects there are: a cluster
     // holding every one of them sees the union, with no second computation.
-    if (sameContents(contents(imports.filter((i) => i.cluster === cluster), slices.filter((s) => s.cluster === cluster)), all!)) continue;
-    const own = serviceRecords(
-      namespace,
-      name,
-      imports.filter((i) => i.cluster === cluster),
-      slices.filter((s) => s.cluster === cluster),
-    );
+    const ownImports = imports.filter((i) => i.cluster === cluster);
+    const ownSlices = slices.filter((s) => s.cluster === cluster);
+    if (holdsAll(imports, importContents, cluster, allImports) && holdsAll(slices, sliceContents, cluster, allSlices)) continue;
+    const own = serviceRecords(namespace, name, ownImports, ownSlices);
     if (!sameRecords(own, union)) overlays[cluster] = own ?? null;
   }
   return { union, overlays };
 }
 
-interface Contents {
-  imports: Set<string>;
-  slices: Set<string>; // with the cluster the endpoints are named under
+// Whether the rows of `cluster` hold every distinct content there is.
+function holdsAll(rows: readonly { cluster: string }[], contents: string[], cluster: string, all: Set<string>): boolean {
+  const own = new Set<string>();
+  rows.forEach((row, k) => {
+    if (row.cluster === cluster) own.add(contents[k]!);
+  });
+  return own.size === all.size;
 }
-
-function contents(imports: ImportRow[], slices: SliceRow[]): Contents {
-  return {
-    imports: new Set(imports.map((i) => i.json ?? JSON.stringify(i.object))),
-    slices: new Set(slices.map((s) => `${sliceCluster(s)} ${s.json ?? JSON.stringify(s.object)}`)),
-  };
-}
-
-const sameContents = (a: Contents, b: Contents): boolean => sameSet(a.imports, b.imports) && sameSet(a.slices, b.slices);
-const sameSet = (a: Set<string>, b: Set<string>): boolean => a.size === b.size && [...a].every((x) => b.has(x));
 
 // The cluster id endpoint names of a slice carry: its source cluster, else the
 // cluster it was read from.
@@ -141,7 +140,7 @@ function namedPorts(ports: ServicePort[]): ServicePort[] {
 // "<hostname>.<clusterid>" → the addresses of that cluster's ready endpoints
 // with that hostname. The same endpoint seen through two importing clusters
 // (same source cluster, same address) is counted once.
-function readyHosts(slices: SliceRow[]): Map<string, string[]> {
+function readyHosts(slices: SliceRow[]): Map<string, Set<string>> {
   const hosts = new Map<string, Set<string>>();
   for (const slice of slices) {
     const object = slice.object;
@@ -160,10 +159,10 @@ function readyHosts(slices: SliceRow[]): Map<string, string[]> {
       hosts.set(key, set);
     }
   }
-  return new Map([...hosts].map(([k, v]) => [k, [...v]]));
+  return hosts;
 }
 
-function addressRecords(ips: string[]): ViewRecord[] {
+function addressRecords(ips: Iterable<string>): ViewRecord[] {
   const out: ViewRecord[] = [];
   for (const ip of new Set(ips)) {
     if (isIPv4(ip)) out.push({ type: 'A', address: ip });
