@@ -178,6 +178,24 @@ clusterset.local {
     assert.deepEqual(parse('. {\n multicluster {\n  kubeconfig "/k/a\\"b.yaml" "c\\d"\n }\n}\n').clusters, [{ kubeconfig: '/k/a"b.yaml', context: 'c\\d' }], 'only a quote is escaped');
   });
 
+  it('replaces {$VAR} and {%VAR%} in keys and arguments, quoted or not; a value is text, never a brace', () => {
+    const env = { ZONE: 'clusterset.local', PORT: '5353', KUBE: '/etc/kube', CONTEXT: 'east-admin', BRACE: '{', NESTED: '{$ZONE}' };
+    const settings = parseCorefile(
+      '{$ZONE}:{%PORT%} {\n  multicluster {$ZONE} {\n    kubeconfig "{$KUBE}/{$}east.yaml" {$CONTEXT}{$UNSET}\n    fallthrough {%ZONE%}\n  }\n}\nother.local:{$PORT} {\n  multicluster other.local {\n    kubeconfig /k {$NESTED}\n    fallthrough clusterset.local\n  }\n}\n',
+      PATH,
+      env,
+    );
+    assert.deepEqual(settings.zones, ['clusterset.local', 'other.local']);
+    assert.equal(settings.dnsListen, '0.0.0.0:5353');
+    assert.deepEqual(settings.clusters, [
+      { kubeconfig: '/etc/kube/{$}east.yaml', context: 'east-admin' }, // an empty name stays as written, an unset variable is empty
+      { kubeconfig: '/k', context: '{$ZONE}' }, // a value is not expanded again
+    ]);
+    assert.deepEqual(settings.fallthrough, ['clusterset.local']);
+    // A variable holding a brace opens no block: the argument is the text "{".
+    assert.throws(() => parseCorefile('.:53 {\n  multicluster {$BRACE}\n}\n', PATH, env), /Corefile:2: "\{" is not a valid zone name/);
+  });
+
   it('names the file, the line and the directive in one-line errors', () => {
     fails('.:53 {\n  multicluster clusterset.local {\n    kubeconfig /k\n    endpoint https://x\n  }\n}\n', /^\/etc\/coredns\/Corefile:4: unknown multicluster directive "endpoint" \(known: kubeconfig, noendpoints, fallthrough\)$/);
     fails('.:53 {\n  multicluster {\n    kubeconfig a b c\n  }\n}\n', /Corefile:3: multicluster kubeconfig takes KUBECONFIG \[CONTEXT\], got 3 arguments/);

@@ -19,8 +19,10 @@
 // The lexer follows Caddy v1 as CoreDNS uses it: whitespace-separated tokens,
 // "double quotes" with \" inside, # comments (even inside a token), { and } as
 // tokens of their own, one server block without braces, snippets
-// `(name) { ... }` with `import name`. Not supported: file imports (a
-// warning), environment placeholders {$VAR}, reverse zones as CIDRs.
+// `(name) { ... }` with `import name`, environment placeholders {$VAR} and
+// {%VAR%} in any token (an unset variable reads as empty; a value is taken
+// as it is, never expanded again or read as a brace). Not supported: file
+// imports (a warning), reverse zones as CIDRs.
 import { isIP } from 'node:net';
 import { UsageError } from './settings.js';
 
@@ -79,12 +81,14 @@ const KUBERNETES_OWN_OPTIONS = new Set([
 ]);
 const KUBERNETES_UNSUPPORTED_FILTERS = new Set(['namespaces', 'labels', 'namespace_labels']);
 
-export function parseCorefile(text: string, path: string): CorefileSettings {
+export type Environment = Record<string, string | undefined>;
+
+export function parseCorefile(text: string, path: string, env: Environment = {}): CorefileSettings {
   const fail: Fail = (line, message) => {
     throw new UsageError(`${path}:${line}: ${message}`);
   };
   const warnings: string[] = [];
-  const blocks = new Parser(expandSnippets(tokenize(text, fail), fail), fail).file();
+  const blocks = new Parser(expandSnippets(tokenize(text, fail).map((t) => withEnvironment(t, env)), fail), fail).file();
   const warn: Warn = (line, message) => warnings.push(`${path}:${line}: ${message}`);
   const servers = blocks.map((block) => serverSettings(block, fail, warn)).filter((s): s is ServerSettings => s !== undefined);
   if (servers.length === 0) throw new UsageError(`${path}: no server block uses the multicluster plugin`);
@@ -155,6 +159,14 @@ function tokenize(text: string, fail: Fail): Token[] {
     }
   }
   return tokens;
+}
+
+const PLACEHOLDER = /\{%([^%{}]+)%\}|\{\$([^{}]+)\}/g;
+
+// The token with its placeholders replaced; what a variable holds is text, even a brace.
+function withEnvironment(token: Token, env: Environment): Token {
+  const text = token.text.replace(PLACEHOLDER, (_, windows: string | undefined, unix: string | undefined) => env[(windows ?? unix)!] ?? '');
+  return text === token.text ? token : { ...token, text, quoted: true };
 }
 
 const isOpen = (t: Token | undefined): boolean => t !== undefined && !t.quoted && t.text === '{';

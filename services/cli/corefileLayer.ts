@@ -24,7 +24,7 @@ function clusterId(from: string, taken: Set<string>): string {
 }
 
 export function corefileLayer(path: string): { layer: Record<string, unknown>; warnings: string[] } {
-  const c = parseCorefile(read(path, 'Corefile'), path);
+  const c = parseCorefile(read(path, 'Corefile'), path, process.env);
   const taken = new Set<string>();
   const clusters: ClusterSpec[] = c.clusters.map((k) => {
     if (k.kubeconfig === undefined) {
