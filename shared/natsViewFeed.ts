@@ -125,7 +125,8 @@ export class NatsViewFeed implements ViewFeed {
           return;
         }
         this.reload = undefined; // with a view, the next gap or heartbeat asks again
-        this.logger.warn({ err, version: this.view?.version }, 'following the view failed; retrying');
+        if (err instanceof RejectedSnapshot) this.logger.error({ reason: err.message, version: this.view?.version }, 'view snapshot rejected; keeping the view, if any');
+        else this.logger.warn({ err, version: this.view?.version }, 'following the view failed; retrying');
       }
       failures++;
       await sleep(backoffDelay(failures - 1, VIEW_RETRY), undefined, { signal: this.stopping.signal }).catch(() => undefined);
@@ -263,11 +264,18 @@ async function readSnapshot(store: ObjectStore, signal: AbortSignal): Promise<{ 
   const failed = await result.error;
   if (failed) throw failed;
   const data = Buffer.concat(chunks);
+  const rejected = (why: string) => new RejectedSnapshot(`revision ${result.info.revision}: ${why}`);
   const position = parseSnapshotMetadata(result.info.metadata);
-  const view = await decodeSnapshot(data);
-  if (!position || !view || view.version !== position.version) throw new Error(`the view snapshot (revision ${result.info.revision}) is not a valid view`);
+  if (!position) throw rejected('its metadata holds no version and delta sequence');
+  const view = await decodeSnapshot(data).catch((err: Error) => {
+    throw rejected(err.message);
+  });
+  if (view.version !== position.version) throw rejected(`it holds version ${view.version}, its metadata says ${position.version}`);
   return { view, position, bytes: data.length };
 }
+
+// The snapshot was read but is no view this frontend can use.
+class RejectedSnapshot extends Error {}
 
 // The read, unless it takes longer than idleMs or the feed stops first.
 function within<T>(read: Promise<T>, idleMs: number, signal: AbortSignal): Promise<T> {

@@ -76,7 +76,7 @@ describe('publishing the view to NATS', { skip: natsServerMissing() }, () => {
   });
 
   it('replaces the snapshot within snapshotIntervalMs of a change, keeping one object only', async () => {
-    const source = new DrivenFeed(sampleView(3000)); // a snapshot of several chunks
+    const source = new DrivenFeed(sampleView(10_000)); // a snapshot of several 128 KiB chunks
     await nats.publisher(source, { snapshotIntervalMs: 300 });
     await eventually('the first snapshot', async () => (await snapshotVersion()) === source.view.version);
     for (let round = 0; round < 3; round++) {
