@@ -86,8 +86,8 @@ export function serviceRecordsByCluster(
   imports: ImportRow[],
   slices: SliceRow[],
   clusters: readonly string[],
+  union = serviceRecords(namespace, name, imports, slices), // when the caller knows it already
 ): ClusterServiceRecords {
-  const union = serviceRecords(namespace, name, imports, slices);
   const overlays: ClusterServiceRecords['overlays'] = nameRecord();
   if (clusters.length === 0) return { union, overlays };
   // Each row's contents once: the same strings (their hashes kept) serve every cluster's comparison.

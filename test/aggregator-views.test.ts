@@ -89,8 +89,18 @@ describe('aggregator: per-cluster views', () => {
 
   it('gives a cluster its overlays when its first sync ends, and takes them away when it is no longer synced', () => {
     const noEndpoints: Kind[] = ['ServiceImport', 'Namespace'];
-    given(...fullSync('east', 1), serviceImport('east', 'prod', 'web', { ips: ['10.0.0.1'] }), serviceImport('east', 'prod', 'api', { ips: ['10.0.0.5'] }));
-    let delta = given(syncBegin('north', 'ServiceImport', 1, noEndpoints), serviceImport('north', 'prod', 'web', { ips: ['10.0.0.7'] }));
+    given(
+      ...fullSync('east', 1),
+      serviceImport('east', 'prod', 'web', { ips: ['10.0.0.1'] }),
+      serviceImport('east', 'prod', 'api', { ips: ['10.0.0.5'] }),
+      serviceImport('east', 'prod', 'db', { ips: ['10.0.0.9'] }),
+    );
+    let delta = given(
+      syncBegin('north', 'ServiceImport', 1, noEndpoints),
+      serviceImport('north', 'prod', 'web', { ips: ['10.0.0.7'] }),
+      // Another object than east's, with the same names: north sees the union there.
+      serviceImport('north', 'prod', 'db', { ips: ['10.0.0.9'], ports: [{ name: '', protocol: 'TCP', port: 5432 }] }),
+    );
     assert.deepEqual(Object.keys(delta.views ?? {}), ['east'], 'east sees only its own IP; north, not synced yet, has no view');
     assert.deepEqual(webIPs(view, 'north'), [a('10.0.0.1'), a('10.0.0.7')]);
 

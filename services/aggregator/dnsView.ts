@@ -63,7 +63,8 @@ export function viewDelta(src: ViewSources, view: DnsView, touched: Touched, to:
     for (const rows of src.model.services()) {
       const key = serviceKey(rows.namespace, rows.name);
       if (touched.services.has(key)) continue;
-      const { overlays } = recordsOf(src, rows, newlyViewed);
+      // Not touched: the union is the view's.
+      const { overlays } = recordsOf(src, rows, newlyViewed, ownValue(view.services, key));
       for (const cluster of newlyViewed) overlayChange(delta, view, cluster, key, overlays);
     }
   }
@@ -120,9 +121,9 @@ function ownEntry<T>(record: Record<string, T>, key: string, create: () => T): T
 }
 
 // A record model failure costs that service its names, never the aggregator.
-function recordsOf(src: ViewSources, rows: ServiceRows, clusters: readonly string[]): ClusterServiceRecords {
+function recordsOf(src: ViewSources, rows: ServiceRows, clusters: readonly string[], union?: ServiceRecords): ClusterServiceRecords {
   try {
-    return serviceRecordsByCluster(rows.namespace, rows.name, rows.imports, rows.slices, clusters);
+    return serviceRecordsByCluster(rows.namespace, rows.name, rows.imports, rows.slices, clusters, union);
   } catch (err) {
     src.logger.error({ service: serviceKey(rows.namespace, rows.name), err }, 'record model failed; the service gets no names');
     return { union: undefined, overlays: {} };
