@@ -6,8 +6,9 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { Aggregator } from '../services/aggregator/aggregator.js';
-import { checkpointFile, listCheckpoints } from '../services/aggregator/checkpoints.js';
+import { checkpointFile, listCheckpoints, writeCheckpoint } from '../services/aggregator/checkpoints.js';
+import { Projection } from '../services/aggregator/projection.js';
+import { ReadModel } from '../services/aggregator/readModel.js';
 import { runAuditDiff, runAuditHistory, runAuditResolve } from '../services/audit/commands.js';
 import { ReplayedState } from '../services/audit/state.js';
 import { SqliteEventLog } from '../shared/sqliteEventLog.js';
@@ -35,11 +36,14 @@ describe('audit with and without checkpoints', () => {
   before(async () => {
     await writeTimeline(log, (ms) => (clock = ms));
     last = await log.lastSeq();
-    // The aggregator as it runs live, one event per batch: a checkpoint every 4 events.
-    const aggregator = Aggregator.open({ log, dbPath: join(temp.dir, 'live.db'), batchSize: 1, checkpoints: { dir: checkpointDir, every: 4, keep: 100 } });
-    await aggregator.start();
-    assert.ok(await aggregator.waitForSeq(last, 5000));
-    await aggregator.stop();
+    // The projection as the aggregator runs it, one event per batch: a checkpoint every 4 events.
+    const model = ReadModel.open(join(temp.dir, 'live.db'));
+    const projection = new Projection(model);
+    for (const event of await log.read(1, last)) {
+      projection.applyBatch([event]);
+      if (event.seq % 4 === 0) writeCheckpoint(model.db, checkpointDir, 100);
+    }
+    model.close();
     // Three that cannot be used: not SQLite, another schema, and a file named for another sequence.
     writeFileSync(checkpointFile(checkpointDir, 12), 'not a database');
     new Database(checkpointFile(checkpointDir, 14)).exec('CREATE TABLE other (x)').close();

@@ -43,10 +43,12 @@ describe('replay', () => {
 
   it('from a checkpoint gives what replay from zero gives', async () => {
     const middle = Math.floor(last / 2);
-    await replayTo(log, path('middle.db'), middle);
-    const db = new Database(path('middle.db'));
-    for (const seq of [middle - 2, middle - 1, middle]) writeCheckpoint(db, seq, path('checkpoints'), 2);
-    db.close();
+    for (const seq of [middle - 2, middle - 1, middle]) {
+      await replayTo(log, path(`at-${seq}.db`), seq);
+      const db = new Database(path(`at-${seq}.db`));
+      assert.equal(writeCheckpoint(db, path('checkpoints'), 2).seq, seq, 'named by the sequence it holds');
+      db.close();
+    }
     assert.deepEqual(listCheckpoints(path('checkpoints')).map((c) => c.seq), [middle - 1, middle]);
 
     const progress: [number, number][] = [];

@@ -1,12 +1,14 @@
 // `mcsdns serve --corefile` with a plugin user's Corefile: zones, kubeconfig,
 // fallthrough to the Corefile's forward upstream; flags win over the
-// Corefile; --max-endpoints and round robin on a headless service.
+// Corefile; --max-endpoints and round robin on a headless service;
+// checkpoints written by the built worker thread.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import dnsPacket from 'dns-packet';
 import { demoObjects } from '../scripts/demoObjects.js';
 import { StandInApiServer } from './k8s/apiServer.js';
@@ -71,6 +73,8 @@ describe('mcsdns serve --corefile, fallthrough and answer options', () => {
       join(dir, 'data'),
       '--max-endpoints',
       '1',
+      '--checkpoint-every',
+      '3',
     ]);
     await serve.waitForLine(/mcsdns serving/);
   });
@@ -93,6 +97,16 @@ describe('mcsdns serve --corefile, fallthrough and answer options', () => {
     assert.equal(rcode(await queryUdp(port, 'gone.prod.svc.clusterset.local', 'A')), 'NXDOMAIN');
     const out = await dig(port, ['www.example.org', 'A']);
     assert.match(out, /www\.example\.org\.\s+60\s+IN\s+A\s+192\.0\.2\.80/);
+  });
+
+  it('writes read-model checkpoints from its worker thread, each named by the sequence it holds', async () => {
+    const checkpoints = join(dir, 'data', 'checkpoints');
+    const files = await eventually(async () => (existsSync(checkpoints) ? readdirSync(checkpoints) : []), (f) => f.some((n) => /^readmodel-\d{12}\.db$/.test(n)), 15000, 'a checkpoint');
+    assert.ok(serve.lines.some((l) => l.includes('read model checkpoint written')));
+    const file = files.find((n) => /^readmodel-\d{12}\.db$/.test(n))!;
+    const db = new Database(join(checkpoints, file), { readonly: true });
+    assert.equal(db.prepare('SELECT last_applied_seq FROM meta').pluck().get(), Number(file.slice(10, 22)));
+    db.close();
   });
 
   it('answers at most --max-endpoints records, rotating through all of them', async () => {

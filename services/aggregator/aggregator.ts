@@ -8,7 +8,7 @@ import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { AggregatorMetrics } from '../../shared/metrics.js';
 import { allSynced, applyDelta, copyView, type ClusterState, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from '../../shared/view.js';
-import { writeCheckpoint } from './checkpoints.js';
+import { CheckpointWriter } from './checkpoints.js';
 import { fullView, viewDelta, type ViewSources } from './dnsView.js';
 import { Projection } from './projection.js';
 import { ReadModel } from './readModel.js';
@@ -56,7 +56,7 @@ export class Aggregator implements ViewFeed {
   private lagTimer: NodeJS.Timeout | undefined;
   private readonly refreshLag = () => this.measureLag();
   private stopped = false;
-  private readonly checkpoints: AggregatorOptions['checkpoints'];
+  private readonly checkpoints: { every: number; writer: CheckpointWriter } | undefined;
 
   private constructor(opts: AggregatorOptions, model: ReadModel) {
     this.log = opts.log;
@@ -68,7 +68,8 @@ export class Aggregator implements ViewFeed {
     this.sources = { model, expectedClusters: [...new Set(opts.expectedClusters ?? [])], logger: this.logger };
     this.applied = model.lastApplied();
     this.syncTimeoutMs = opts.syncTimeoutMs;
-    this.checkpoints = opts.checkpoints;
+    const c = opts.checkpoints;
+    this.checkpoints = c && { every: c.every, writer: new CheckpointWriter(model.path, { dir: c.dir, keep: c.keep }, this.logger) };
   }
 
   // Opens (creating or migrating) the read model.
@@ -149,6 +150,7 @@ export class Aggregator implements ViewFeed {
     this.following?.controller.abort();
     await this.following?.done;
     for (const waiter of [...this.seqWaiters]) waiter.done(false);
+    await this.checkpoints?.writer.close();
     this.model.close();
   }
 
@@ -226,17 +228,11 @@ export class Aggregator implements ViewFeed {
     if (delta.clusters) this.watchSync(delta.clusters);
   }
 
-  // A checkpoint when this batch crossed a multiple of `every`; a failure is
-  // logged, never fatal: checkpoints only make audits faster.
+  // A checkpoint when this batch crossed a multiple of `every`, written beside
+  // the event loop; a failure is logged, never fatal: checkpoints only make audits faster.
   private checkpoint(before: number): void {
     const c = this.checkpoints;
-    if (!c || Math.floor(before / c.every) === Math.floor(this.applied / c.every)) return;
-    try {
-      const written = writeCheckpoint(this.model.db, this.applied, c.dir, c.keep);
-      this.logger.info({ seq: written.seq, path: written.path }, 'read model checkpoint written');
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message, dir: c.dir }, 'read model checkpoint failed');
-    }
+    if (c && Math.floor(before / c.every) !== Math.floor(this.applied / c.every)) c.writer.write();
   }
 
   // Starts the sync timeout of clusters newly seen not synced, ends it for those that synced.
