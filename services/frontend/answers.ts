@@ -1,59 +1,24 @@
 // The answer model: every response the frontend can give, compiled from the
-// DNS view into the wire-format records that follow the question, per zone,
-// name and type (DESIGN.md, "DNS semantics"). Deltas recompile only the
-// services they touch. No sockets here.
+// DNS view (DESIGN.md, "DNS semantics") into the octets that follow the
+// question, per name and type (rrset.ts, written by nameWriter.ts), kept in
+// an arena and found by the query's own octets through an index. Deltas
+// recompile only the services they touch. No sockets here.
 
-import { allSynced, type DnsView, type ServiceOverlay, type ServiceRecords, type ViewDelta, type ViewRecord } from '../../shared/view.js';
-import { TailWriter } from './tailWriter.js';
-import { CLASS_IN, FLAG, MAX_NAME_LENGTH, RCODE, TYPE, isLabelStart, nameKey } from './wire.js';
+import { allSynced, type DnsView, type ServiceOverlay, type ServiceRecords, type ViewDelta } from '../../shared/view.js';
+import { NameArena } from './nameArena.js';
+import { NameIndex } from './nameIndex.js';
+import { VERSION_NAME, isValidName, negativeAnswers, noRecords, writeApex, writeName, writeVersion, written } from './nameWriter.js';
+import { mixesOwn, ownRecords } from './ownCluster.js';
+import { NAME_KEY, NAME_KEY_LENGTH, NAME_RRSETS, NAME_ZONE, NEXT, QTYPE, firstRRset, type Answer } from './rrset.js';
+import { CLASS_IN, FLAG, HEADER_LENGTH, MAX_NAME_LENGTH, RCODE, TYPE, isLabelStart, nameKey, readU16, readU32, type Query } from './wire.js';
 
-const VERSION_NAME = 'dns-version';
-const VERSION_TEXT = '1.0.0';
-const VERSION_TTL = 28800;
-const NAMESERVER = 'ns.dns';
-const HOSTMASTER = 'hostmaster';
-const SOA_TIMERS = { refresh: 7200, retry: 1800, expire: 86400 };
-const SERVICES_NAME = 'svc';
+export type { Answer } from './rrset.js';
+export { noRecords } from './nameWriter.js';
+
+const SERVICES_KEY = nameKey('svc');
 const MAX_TTL = 2 ** 31 - 1; // RFC 2181 §8
-// View names are Kubernetes names, port names and cluster ids: anything else
-// could not be written as labels and is left out.
-const VALID_NAME = /^[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*$/;
-// Compiling is synchronous, so one scratch writer serves every tail.
-const writer = new TailWriter();
-
-export interface Answer {
-  qtype: number; // the QTYPE it answers; 0 when it answers any
-  flags: number; // QR, AA and RCODE; RD comes from the query
-  // The answer RRset or the authority SOA, after the question:
-  // bytes[start, end). Tails compiled together share one buffer.
-  ancount: number;
-  nscount: number;
-  bytes: Buffer;
-  start: number;
-  end: number;
-  serialAt: number; // where the tail holds an SOA serial that follows the view version; -1 when none
-  rotation: Rotation | undefined; // with more than one answer record
-  additional: TargetAddresses | undefined; // SRV: its targets' addresses
-}
-
-// Where each answer record ends, so that a response can rotate them and take
-// a window (their owner is a pointer to the question).
-export interface Rotation {
-  ends: number[];
-  // The first `preferred` records are the asking view's own cluster's
-  // (--prefer-own-cluster): they come first, each group rotated on its own. 0: one group.
-  preferred: number;
-  turn: number; // counts responses, modulo the product of the group sizes
-}
-
-// The additional records of an SRV answer: each target's A and AAAA RRsets,
-// with owners the responder points at the target in the record it kept.
-export interface TargetAddresses {
-  targetOf: number[]; // answer record i → its target t
-  // Target t's A RRset is bytes[rrsets[4t], rrsets[4t+1]), its AAAA RRset
-  // bytes[rrsets[4t+2], rrsets[4t+3]); records of POINTED_RECORD_LENGTH.
-  rrsets: number[];
-}
+// Names wait in the scratch writer until this many octets, then go to the arena together.
+const BATCH_SIZE = 1 << 18;
 
 // How answers with several records share the load (README.md, "Load distribution").
 export interface AnswerOptions {
@@ -64,17 +29,17 @@ export interface AnswerOptions {
 
 interface Zone {
   key: string; // the zone's name key
-  names: Map<string, Answer[]>; // by zone-relative name key ("" = the apex), one per QTYPE
-  // NODATA / NXDOMAIN by the length of the relative name key: the SOA they
-  // carry only points at the apex, which ends the question.
+  // NODATA / NXDOMAIN by the length of the relative name key.
   nodata: Answer[];
   nxdomain: Answer[];
 }
 
-interface ServiceNames {
-  names: string[]; // name keys the service has records at
-  ancestors: string[]; // name keys above them, which exist as empty non-terminals
-  records: ServiceRecords; // as the view holds them, for zone transfers
+// A service's compiled names, in every zone: `count` names one after the
+// other in the table's arena from address `first` on.
+interface CompiledService {
+  first: number;
+  count: number;
+  records: ServiceRecords | undefined; // kept only where views recompile it (--prefer-own-cluster)
 }
 
 export interface AnswerTable {
@@ -86,9 +51,13 @@ export interface AnswerTable {
   version: number | undefined; // undefined: no snapshot yet, every name in the zones is SERVFAIL
   serial: number;
   synced: boolean; // every cluster finished its first sync; until then a missing name is SERVFAIL
+  arena: NameArena; // every compiled name, the union's and the views'
+  // The union's names, each only in the innermost zone it lies in: a hit needs no zone.
+  names: NameIndex;
+  fixed: CompiledService; // every zone's apex and dns-version
   namespaces: Set<string>;
-  emptyNonTerminals: Map<string, number>; // name key → how many names or namespaces need it
-  services: Map<string, ServiceNames>;
+  emptyNonTerminals: Map<string, number>; // zone-relative name key → how many names or namespaces need it
+  services: Map<string, CompiledService>;
   views: ViewAnswers[]; // per importing cluster answered on its own, what differs from the union
 }
 
@@ -98,15 +67,13 @@ export interface AnswerTable {
 export interface ViewAnswers {
   readonly cluster: string;
   overlay: Map<string, ServiceRecords | null>; // the cluster's overlay in the served view
-  names: Map<string, Answer[]>[]; // per zone of AnswerTable.zones, by relative name key
-  emptyNonTerminals: Map<string, number>; // above `names`
-  hidden: Map<string, number>; // union name keys the overlay replaces or removes
+  names: NameIndex; // its own names, in the table's arena
+  emptyNonTerminals: Map<string, number>; // above `names`, by relative name key
+  hidden: Map<number, number>; // addresses of the union names the overlay replaces or removes
   hiddenAncestors: Map<string, number>; // the union's empty non-terminals above them, counted as the union counts them
-  services: Map<string, { own: ServiceNames | undefined; hidden: ServiceNames | undefined }>;
+  services: Map<string, { own: CompiledService | undefined; hidden: CompiledService | undefined }>;
 }
 
-const NO_BYTES = Buffer.alloc(0);
-export const noRecords = (flags: number): Answer => ({ qtype: 0, flags, ancount: 0, nscount: 0, bytes: NO_BYTES, start: 0, end: 0, serialAt: -1, rotation: undefined, additional: undefined });
 export const REFUSED = noRecords(FLAG.QR | RCODE.REFUSED);
 export const SERVFAIL = noRecords(FLAG.QR | RCODE.SERVFAIL);
 
@@ -117,8 +84,11 @@ export function pendingAnswers(zones: string[], ttl: number, options: AnswerOpti
   const maxEndpoints = options.maxEndpoints ?? Infinity;
   if (maxEndpoints !== Infinity && (!Number.isInteger(maxEndpoints) || maxEndpoints < 1)) throw new Error(`invalid maximum of endpoints: ${maxEndpoints} (a whole number, at least 1)`);
   const keys = [...new Set(zones.map(zoneKey))].sort((a, b) => b.length - a.length);
+  const zoneKeys = keys.map((key) => Buffer.from(key, 'latin1'));
+  const arena = new NameArena();
+  discardPending();
   return {
-    zones: keys.map((key) => ({ key, names: new Map(), ...negativeAnswers(key, ttl) })),
+    zones: keys.map((key) => ({ key, ...negativeAnswers(key, ttl) })),
     ttl,
     maxEndpoints,
     rotate: options.rotate ?? true,
@@ -126,13 +96,16 @@ export function pendingAnswers(zones: string[], ttl: number, options: AnswerOpti
     version: undefined,
     serial: 0,
     synced: false,
+    arena,
+    names: new NameIndex(arena, zoneKeys),
+    fixed: compiledService(undefined),
     namespaces: new Set(),
     emptyNonTerminals: new Map(),
     services: new Map(),
     views: [...new Set(viewClusters)].map((cluster) => ({
       cluster,
       overlay: new Map(),
-      names: keys.map(() => new Map()),
+      names: new NameIndex(arena, zoneKeys),
       emptyNonTerminals: new Map(),
       hidden: new Map(),
       hiddenAncestors: new Map(),
@@ -146,10 +119,14 @@ export function compileAnswers(view: DnsView, zones: string[], ttl: number, opti
   table.version = view.version;
   table.serial = serialOf(view.version);
   table.synced = allSynced(view);
-  for (const zone of table.zones) addFixedNames(zone, ttl);
-  acquire(table.emptyNonTerminals, nameKey(SERVICES_NAME)); // held for good
+  addFixedNames(table);
+  acquire(table.emptyNonTerminals, SERVICES_KEY); // held for good
   for (const namespace of view.namespaces) addNamespace(table, namespace);
-  for (const [key, records] of Object.entries(view.services)) addService(table, key, records);
+  for (const key of Object.keys(view.services)) {
+    addService(table, key, view.services[key]!);
+    if (written.size >= BATCH_SIZE) placeNames(table);
+  }
+  placeNames(table); // the views read the union's names
   for (const answers of table.views) {
     const overlay: ServiceOverlay = view.views && Object.hasOwn(view.views, answers.cluster) ? view.views[answers.cluster]! : {};
     for (const [key, records] of Object.entries(overlay)) answers.overlay.set(key, records);
@@ -163,6 +140,7 @@ export function compileAnswers(view: DnsView, zones: string[], ttl: number, opti
 // the table's version.
 export function applyDelta(table: AnswerTable, delta: ViewDelta): boolean {
   if (delta.from !== table.version) return false;
+  discardPending();
   if (delta.clusters) table.synced = allSynced({ clusters: delta.clusters });
   if (delta.namespaces) {
     for (const namespace of delta.namespaces.remove) removeNamespace(table, namespace);
@@ -173,29 +151,58 @@ export function applyDelta(table: AnswerTable, delta: ViewDelta): boolean {
     removeService(table, key);
     addService(table, key, records);
   }
+  placeNames(table);
   for (const answers of table.views) applyOverlayDelta(table, answers, delta);
+  if (table.arena.wasteful) compactNames(table);
   table.version = delta.to;
   table.serial = serialOf(delta.to);
   return true;
 }
 
-// `name` is a query's name key (wire.ts Query.name). Zone transfers are
-// transfer.ts's; here they are REFUSED, as are classes other than IN. With
-// `view`, its names come first, then the union's it does not hide.
-export function lookup(table: AnswerTable, name: string, qtype: number, qclass: number, view?: ViewAnswers): Answer {
-  const z = findZone(table.zones, name);
-  const zone = table.zones[z];
-  if (!zone || qclass !== CLASS_IN || qtype === TYPE.AXFR || qtype === TYPE.IXFR) return REFUSED;
+// The answer to the question of `query`, parsed from `packet`. Zone
+// transfers are transfer.ts's; here they are REFUSED, as are classes other
+// than IN. With `view`, its names come first, then the union's it does not hide.
+export function lookup(table: AnswerTable, packet: Buffer, query: Query, view?: ViewAnswers): Answer {
+  const { qtype, nameEnd } = query;
+  if (query.qclass !== CLASS_IN || qtype === TYPE.AXFR || qtype === TYPE.IXFR) return REFUSED;
+  const address = view ? viewName(table, view, packet, nameEnd) : table.names.find(packet, HEADER_LENGTH, nameEnd);
+  if (address >= 0) return rrsetOf(table, address, nameEnd - HEADER_LENGTH, qtype);
+  const name = query.name;
+  const zone = table.zones[findZone(table.zones, name)];
+  if (!zone) return REFUSED;
   const relative = name.slice(0, name.length - zone.key.length);
-  const answers = view ? (view.names[z]!.get(relative) ?? (view.hidden.has(relative) ? undefined : zone.names.get(relative))) : zone.names.get(relative);
-  if (answers) {
-    // ANY gets one RRset (RFC 8482): the first, A before AAAA before SRV, SOA at the apex.
-    if (qtype === TYPE.ANY && answers[0]) return answers[0];
-    for (const a of answers) if (a.qtype === qtype) return a;
-    return zone.nodata[relative.length] ?? SERVFAIL;
-  }
   if (view ? isViewEmptyNonTerminal(table, view, relative) : table.emptyNonTerminals.has(relative)) return zone.nodata[relative.length] ?? SERVFAIL;
   return table.synced ? (zone.nxdomain[relative.length] ?? SERVFAIL) : SERVFAIL;
+}
+
+// The address of the name packet[HEADER_LENGTH, nameEnd) in `view`: its own, or the union's unless hidden; -1 when none.
+function viewName(table: AnswerTable, view: ViewAnswers, packet: Buffer, nameEnd: number): number {
+  const own = view.names.find(packet, HEADER_LENGTH, nameEnd);
+  if (own >= 0) return own;
+  const union = table.names.find(packet, HEADER_LENGTH, nameEnd);
+  return union >= 0 && !view.hidden.has(union) ? union : -1;
+}
+
+// What lookup returns for a name: valid until its next call.
+const found: Answer = { block: Buffer.alloc(0), at: 0 };
+
+// The RRset of type `qtype` of the name at `address`; ANY gets one RRset
+// (RFC 8482): the first, A before AAAA before SRV, SOA at the apex. NODATA
+// when it has none.
+function rrsetOf(table: AnswerTable, address: number, nameLength: number, qtype: number): Answer {
+  const block = table.arena.chunkOf(address);
+  const start = table.arena.offsetOf(address);
+  let at = firstRRset(block, start);
+  for (let left = block[start + NAME_RRSETS]!; left > 0; left--) {
+    if (qtype === TYPE.ANY || readU16(block, at + QTYPE) === qtype) {
+      found.block = block;
+      found.at = at;
+      return found;
+    }
+    at += readU32(block, at + NEXT);
+  }
+  const zone = table.zones[block[start + NAME_ZONE]!]!;
+  return zone.nodata[nameLength - zone.key.length] ?? SERVFAIL;
 }
 
 // Above the view's own names, or above a union name it does not hide.
@@ -206,6 +213,19 @@ function isViewEmptyNonTerminal(table: AnswerTable, view: ViewAnswers, relative:
 // The zone whose apex is the name key `name`.
 export function zoneAt(table: AnswerTable, name: string): Zone | undefined {
   return table.zones.find((zone) => zone.key === name);
+}
+
+// Every name of the union's services in `zone`: its relative name key and
+// where it is compiled (rrset.ts), for zone transfers; the apex and
+// dns-version are transfer.ts's own.
+export function* zoneNames(table: AnswerTable, zone: Zone): Generator<[string, Answer]> {
+  const z = table.zones.indexOf(zone);
+  for (const compiled of table.services.values()) {
+    for (const address of addressesOf(table.arena, compiled)) {
+      const name = { block: table.arena.chunkOf(address), at: table.arena.offsetOf(address) };
+      if (name.block[name.at + NAME_ZONE] === z) yield [relativeKeyAt(name.block, name.at), name];
+    }
+  }
 }
 
 // The index of the innermost zone `name` lies in, -1 when none.
@@ -219,7 +239,7 @@ function findZone(zones: Zone[], name: string): number {
 
 function zoneKey(zone: string): string {
   const dotted = zone.toLowerCase().replace(/\.$/, '');
-  if (dotted !== '' && !VALID_NAME.test(dotted)) throw new Error(`invalid zone name: ${JSON.stringify(zone)}`);
+  if (dotted !== '' && !isValidName(dotted)) throw new Error(`invalid zone name: ${JSON.stringify(zone)}`);
   return nameKey(dotted);
 }
 
@@ -228,43 +248,175 @@ function serialOf(version: number): number {
 }
 
 function addNamespace(table: AnswerTable, namespace: string): void {
-  if (table.namespaces.has(namespace) || !VALID_NAME.test(namespace)) return;
+  if (table.namespaces.has(namespace) || !isValidName(namespace)) return;
   table.namespaces.add(namespace);
-  acquire(table.emptyNonTerminals, nameKey(`${namespace}.${SERVICES_NAME}`));
+  acquire(table.emptyNonTerminals, nameKey(namespace, SERVICES_KEY));
 }
 
 function removeNamespace(table: AnswerTable, namespace: string): void {
   if (!table.namespaces.delete(namespace)) return;
-  release(table.emptyNonTerminals, nameKey(`${namespace}.${SERVICES_NAME}`));
+  release(table.emptyNonTerminals, nameKey(namespace, SERVICES_KEY));
 }
 
 function addService(table: AnswerTable, service: string, records: ServiceRecords): void {
-  const compiled = compileService(table, records, table.zones.map((zone) => zone.names));
-  for (const ancestor of compiled.ancestors) acquire(table.emptyNonTerminals, ancestor);
+  const compiled = compiledService(table.preferOwnCluster && table.views.length > 0 ? records : undefined);
+  for (const ancestor of compileService(table, records, table.names, compiled)) acquire(table.emptyNonTerminals, ancestor);
   table.services.set(service, compiled);
 }
 
-// Compiles a service's names into `names` (one map per zone); its name keys
-// and the empty non-terminals above them. `cluster`: the view's cluster,
-// whose own records come first.
-function compileService(table: AnswerTable, records: ServiceRecords, names: Map<string, Answer[]>[], cluster?: string): ServiceNames {
-  const served = servedNames(records);
-  const keys = served.map(nameKey);
-  const ancestors = new Set<string>();
-  for (const key of keys) {
-    for (let at = key.charCodeAt(0) + 1; at < key.length; at += key.charCodeAt(at) + 1) {
-      const ancestor = key.slice(at);
-      if (ancestors.has(ancestor)) break; // and so are all above it
-      ancestors.add(ancestor);
+function removeService(table: AnswerTable, service: string): void {
+  const known = table.services.get(service);
+  if (!known) return;
+  for (const ancestor of ancestorsOf(relativeKeys(table, known))) release(table.emptyNonTerminals, ancestor);
+  forgetNames(table, table.names, known);
+  table.services.delete(service);
+}
+
+const compiledService = (records: ServiceRecords | undefined): CompiledService => ({ first: -1, count: 0, records });
+
+// Writes a service's names, in every zone, for `index`; placeNames puts them
+// in the arena and tells `compiled` where. Returns the empty non-terminals
+// above them. `cluster`: the view's cluster, whose own records come first.
+function compileService(table: AnswerTable, records: ServiceRecords, index: NameIndex, compiled: CompiledService, cluster?: string): string[] {
+  const own = cluster !== undefined && table.preferOwnCluster ? ownRecords(records, cluster) : undefined;
+  const relatives: string[] = [];
+  const start = written.size;
+  for (const name of Object.keys(records.names)) {
+    if (!isValidName(name)) continue; // what cannot be written as labels
+    for (let z = 0; z < table.zones.length; z++) {
+      const zone = table.zones[z]!;
+      const key = nameKey(name, zone.key);
+      if (key.length >= MAX_NAME_LENGTH || (table.zones.length > 1 && findZone(table.zones, key) !== z)) continue; // too long to ask for, or an inner zone's name
+      const relative = key.slice(0, key.length - zone.key.length);
+      relatives.push(relative);
+      writeName(relative, z, zone.key, records.names[name]!, records, table.ttl, own);
     }
   }
-  const own = cluster !== undefined && table.preferOwnCluster ? ownRecords(records, cluster) : undefined;
-  table.zones.forEach((zone, z) => {
-    const compiled = served.map((name, i) => nameAnswers(keys[i]!, records.names[name]!, records, zone.key, table.ttl, own));
-    shareBytes(compiled.flat());
-    compiled.forEach((answers, i) => names[z]!.set(keys[i]!, answers));
+  pend(index, compiled, start, relatives.length);
+  return ancestorsOf(relatives);
+}
+
+// The addresses of a service's names.
+function* addressesOf(arena: NameArena, compiled: CompiledService): Generator<number> {
+  for (let i = 0, address = compiled.first; i < compiled.count; i++, address += nameLength(arena, address)) yield address;
+}
+
+// The relative name keys of a service's names.
+function relativeKeys(table: AnswerTable, compiled: CompiledService): string[] {
+  return Array.from(addressesOf(table.arena, compiled), (address) => relativeKeyAt(table.arena.chunkOf(address), table.arena.offsetOf(address)));
+}
+
+function relativeKeyAt(block: Buffer, at: number): string {
+  return block.toString('latin1', at + NAME_KEY, at + NAME_KEY + block[at + NAME_KEY_LENGTH]!);
+}
+
+// The empty non-terminals above relative name keys `names`, each once; but
+// "svc", held for good, and the names themselves: they come and go with them.
+function ancestorsOf(names: string[]): string[] {
+  const seen: string[] = [];
+  const ancestors: string[] = [];
+  for (const name of names) {
+    for (let at = name.charCodeAt(0) + 1; at < name.length; at += name.charCodeAt(at) + 1) {
+      const ancestor = name.slice(at);
+      if (seen.includes(ancestor)) break; // and so are all above it
+      seen.push(ancestor);
+      if (ancestor !== SERVICES_KEY && !names.includes(ancestor)) ancestors.push(ancestor);
+    }
+  }
+  return ancestors;
+}
+
+// Services written but not yet in the arena: the index their names go to,
+// what they compiled to, where they start in `written` and how many names.
+const pendingIndexes: NameIndex[] = [];
+const pendingServices: CompiledService[] = [];
+const pendingStarts: number[] = [];
+
+function pend(index: NameIndex, compiled: CompiledService, start: number, count: number): void {
+  pendingIndexes.push(index);
+  pendingServices.push(compiled);
+  pendingStarts.push(start);
+  compiled.count = count;
+}
+
+// Also what a compile that threw left written.
+function discardPending(): void {
+  written.rewind(0);
+  pendingIndexes.length = 0;
+  pendingServices.length = 0;
+  pendingStarts.length = 0;
+}
+
+// Copies the services written to the arena, as many at once as fit in its
+// chunk, each in one piece, and indexes their names.
+function placeNames(table: AnswerTable): void {
+  const arena = table.arena;
+  const count = pendingStarts.length;
+  const end = (i: number): number => (i + 1 < count ? pendingStarts[i + 1]! : written.size);
+  for (let i = 0; i < count; ) {
+    const start = pendingStarts[i]!;
+    const room = arena.roomFor(end(i) - start);
+    let j = i + 1;
+    while (j < count && end(j) - start <= room) j++;
+    const first = arena.reserve(end(j - 1) - start);
+    written.copyTo(arena.chunkOf(first), arena.offsetOf(first), start, end(j - 1));
+    for (; i < j; i++) {
+      const compiled = pendingServices[i]!;
+      compiled.first = first + pendingStarts[i]! - start;
+      // A loop, not addressesOf: this runs for every name of a snapshot.
+      for (let n = 0, address = compiled.first; n < compiled.count; n++, address += nameLength(arena, address)) pendingIndexes[i]!.add(address); // a name two services claim: the last one's
+    }
+  }
+  discardPending();
+}
+
+// A service's names go: out of the index, and their octets are garbage.
+function forgetNames(table: AnswerTable, index: NameIndex, compiled: CompiledService): void {
+  for (const address of addressesOf(table.arena, compiled)) {
+    index.remove(address);
+    table.arena.drop(nameLength(table.arena, address));
+  }
+}
+
+// The octets of the name at `address`: its header, key and every RRset.
+function nameLength(arena: NameArena, address: number): number {
+  return nameLengthAt(arena.chunkOf(address), arena.offsetOf(address));
+}
+
+function nameLengthAt(block: Buffer, start: number): number {
+  let at = firstRRset(block, start);
+  for (let left = block[start + NAME_RRSETS]!; left > 0; left--) at += readU32(block, at + NEXT);
+  return at - start;
+}
+
+// Slides the services still in use together in the arena, over what deltas
+// replaced, and points the indexes and the views at where their names went.
+function compactNames(table: AnswerTable): void {
+  const arena = table.arena;
+  const owners: [CompiledService, NameIndex][] = [[table.fixed, table.names], ...[...table.services.values()].map((compiled): [CompiledService, NameIndex] => [compiled, table.names])];
+  for (const view of table.views) for (const held of view.services.values()) if (held.own) owners.push([held.own, view.names]);
+  const live = owners.filter(([compiled]) => compiled.count > 0).sort(([a], [b]) => a.first - b.first);
+  const track = table.views.some((view) => view.hidden.size > 0);
+  const moved = new Map<number, number>(); // the union's names, for the views that hide some
+  const spans = live.map(([compiled]): [number, number] => {
+    const block = arena.chunkOf(compiled.first);
+    const start = arena.offsetOf(compiled.first);
+    let end = start;
+    for (let n = 0; n < compiled.count; n++) end += nameLengthAt(block, end);
+    return [compiled.first, end - start];
   });
-  return { names: keys, ancestors: Array.from(ancestors), records };
+  arena.compact(spans, (span, first) => {
+    const [compiled, index] = live[span]!;
+    if (first === compiled.first) return;
+    const block = arena.chunkOf(first);
+    const start = arena.offsetOf(first);
+    for (let n = 0, at = start; n < compiled.count; n++, at += nameLengthAt(block, at)) {
+      index.move(compiled.first + at - start, first + at - start);
+      if (track && index === table.names) moved.set(compiled.first + at - start, first + at - start);
+    }
+    compiled.first = first;
+  });
+  for (const view of table.views) view.hidden = new Map([...view.hidden].map(([address, count]) => [moved.get(address) ?? address, count]));
 }
 
 // A delta's changes to a view: its overlay entries, its whole overlay when
@@ -291,234 +443,62 @@ function applyOverlayDelta(table: AnswerTable, view: ViewAnswers, delta: ViewDel
 function refreshViewService(table: AnswerTable, view: ViewAnswers, service: string): void {
   const held = view.services.get(service);
   if (held?.own) {
-    for (const names of view.names) for (const key of held.own.names) names.delete(key);
-    for (const ancestor of held.own.ancestors) release(view.emptyNonTerminals, ancestor);
+    for (const ancestor of ancestorsOf(relativeKeys(table, held.own))) release(view.emptyNonTerminals, ancestor);
+    forgetNames(table, view.names, held.own);
   }
   if (held?.hidden) {
-    for (const key of held.hidden.names) release(view.hidden, key);
-    for (const ancestor of held.hidden.ancestors) release(view.hiddenAncestors, ancestor);
+    for (const address of addressesOf(table.arena, held.hidden)) release(view.hidden, address);
+    for (const ancestor of ancestorsOf(relativeKeys(table, held.hidden))) release(view.hiddenAncestors, ancestor);
   }
   view.services.delete(service);
   if (!view.overlay.has(service)) {
     // --prefer-own-cluster: a union service with this cluster's endpoints among others' gets its own order.
     const union = table.preferOwnCluster ? table.services.get(service)?.records : undefined;
-    if (union && mixesOwn(union, view.cluster)) {
-      const own = compileService(table, union, view.names, view.cluster);
-      for (const ancestor of own.ancestors) acquire(view.emptyNonTerminals, ancestor);
-      view.services.set(service, { own, hidden: undefined });
-    }
+    if (union && mixesOwn(union, view.cluster)) view.services.set(service, { own: compileViewService(table, view, union), hidden: undefined });
     return;
   }
   const records = view.overlay.get(service);
   const hidden = table.services.get(service);
   if (hidden) {
-    for (const key of hidden.names) acquire(view.hidden, key);
-    for (const ancestor of hidden.ancestors) acquire(view.hiddenAncestors, ancestor);
+    for (const address of addressesOf(table.arena, hidden)) acquire(view.hidden, address);
+    for (const ancestor of ancestorsOf(relativeKeys(table, hidden))) acquire(view.hiddenAncestors, ancestor);
   }
-  const own = records ? compileService(table, records, view.names, view.cluster) : undefined;
-  for (const ancestor of own?.ancestors ?? []) acquire(view.emptyNonTerminals, ancestor);
-  view.services.set(service, { own, hidden });
+  view.services.set(service, { own: records ? compileViewService(table, view, records) : undefined, hidden });
 }
 
-// The names of a service the frontend answers for: those it can write as labels.
-function servedNames(records: ServiceRecords): string[] {
-  return Object.keys(records.names).filter((name) => VALID_NAME.test(name));
+// Placed at once: a service refreshed twice drops what the first time compiled.
+function compileViewService(table: AnswerTable, view: ViewAnswers, records: ServiceRecords): CompiledService {
+  const compiled = compiledService(undefined);
+  for (const ancestor of compileService(table, records, view.names, compiled, view.cluster)) acquire(view.emptyNonTerminals, ancestor);
+  placeNames(table);
+  return compiled;
 }
 
-const isServableSrv = (r: ViewRecord): r is SrvRecord => r.type === 'SRV' && VALID_NAME.test(r.target) && [r.priority, r.weight, r.port].every(isUint16);
-
-// Every name of every service with the records the zones hold there (A and
-// AAAA still to be checked by writing them), for zone transfers; the apex
-// and dns-version are writeApexRecords'.
-export function* servedRecords(table: AnswerTable): Generator<[string, ViewRecord[]]> {
-  for (const { records } of table.services.values()) {
-    for (const name of servedNames(records)) {
-      yield [nameKey(name), records.names[name]!.filter((r) => r.type !== 'SRV' || isServableSrv(r))];
-    }
-  }
+function acquire<K>(counts: Map<K, number>, key: K): void {
+  const count = counts.get(key);
+  counts.set(count === undefined ? ownCopy(key) : key, (count ?? 0) + 1);
 }
 
-function removeService(table: AnswerTable, service: string): void {
-  const known = table.services.get(service);
-  if (!known) return;
-  for (const zone of table.zones) for (const key of known.names) zone.names.delete(key);
-  for (const ancestor of known.ancestors) release(table.emptyNonTerminals, ancestor);
-  table.services.delete(service);
-}
+// A name key of its own to keep: one cut from a longer one keeps all of it alive.
+const ownCopy = <K>(key: K): K => (typeof key === 'string' ? (Buffer.from(key, 'latin1').toString('latin1') as K) : key);
 
-function acquire(counts: Map<string, number>, key: string): void {
-  counts.set(key, (counts.get(key) ?? 0) + 1);
-}
-
-function release(counts: Map<string, number>, key: string): void {
+function release<K>(counts: Map<K, number>, key: K): void {
   const count = (counts.get(key) ?? 0) - 1;
   if (count > 0) counts.set(key, count);
   else counts.delete(key);
 }
 
-const authoritative = (rcode: number): number => FLAG.QR | FLAG.AA | rcode;
-
-// `own`: the view cluster's own records (ownRecords), written first.
-function nameAnswers(key: string, records: ViewRecord[], service: ServiceRecords, zone: string, ttl: number, own: Set<string> | undefined): Answer[] {
-  const ordered = own ? ownFirst(records, own) : records;
-  const answers: Answer[] = [];
-  for (const [qtype, family] of ADDRESS_TYPES) {
-    writer.begin(key, zone);
-    ends.length = 0;
-    let mine = 0;
-    for (const r of ordered) {
-      if (r.type !== ADDRESS_TYPE[family] || !writer.address(key, ttl, family, r.address)) continue;
-      ends.push(writer.size);
-      if (own?.has(r.address)) mine++;
-    }
-    if (ends.length > 0) answers.push(recordsAnswer(qtype, undefined, mine));
-  }
-  const services = ordered.filter(isServableSrv);
-  if (services.length > 0) {
-    writer.begin(key, zone);
-    ends.length = 0;
-    for (const r of services) {
-      writer.srv(key, ttl, r.priority, r.weight, r.port, nameKey(r.target));
-      ends.push(writer.size);
-    }
-    const mine = own ? services.filter((r) => own.has(r.target)).length : 0;
-    answers.push(recordsAnswer(TYPE.SRV, targetAddresses(services, service, ttl), mine));
-  }
-  // An exact-size copy: after a push an array keeps room for 16, and there is one per name.
-  return answers.slice();
-}
-
-// The endpoint names of `cluster` in a service ("<host>.<cluster>.<svc>.<ns>.svc",
-// the targets of its SRV records) and their addresses.
-function ownRecords(service: ServiceRecords, cluster: string): Set<string> {
-  const own = new Set<string>();
-  for (const [name, c] of endpointClusters(service)) {
-    if (c !== cluster) continue;
-    own.add(name);
-    for (const r of service.names[name]!) if (r.type !== 'SRV') own.add(r.address);
-  }
-  return own;
-}
-
-// Whether the service has endpoints of `cluster` and of another cluster.
-function mixesOwn(service: ServiceRecords, cluster: string): boolean {
-  const clusters = new Set(endpointClusters(service).values());
-  return clusters.has(cluster) && clusters.size > 1;
-}
-
-// Endpoint name → its cluster label: the names two labels below the
-// service's name (the shortest), except its _port._proto SRV names.
-function endpointClusters(service: ServiceRecords): Map<string, string> {
-  const names = Object.keys(service.names);
-  const base = names.reduce((a, b) => (b.length < a.length ? b : a), names[0] ?? '');
-  const out = new Map<string, string>();
-  for (const name of names) {
-    const labels = name.slice(0, name.length - base.length - 1).split('.');
-    if (labels.length === 2 && !name.startsWith('_') && name.endsWith(`.${base}`)) out.set(name, labels[1]!);
-  }
-  return out;
-}
-
-// Stable: the records `own` holds (by address or SRV target), then the others.
-function ownFirst(records: ViewRecord[], own: Set<string>): ViewRecord[] {
-  const isOwn = (r: ViewRecord) => own.has(r.type === 'SRV' ? r.target : r.address);
-  return [...records.filter(isOwn), ...records.filter((r) => !isOwn(r))];
-}
-
-// Where each record nameAnswers wrote ends; most names have one, and keep no array.
-const ends: number[] = [];
-
-// Targets lie in the service's own names (its name or its endpoints'), so a
-// delta never has to recompile another service for them.
-function targetAddresses(services: SrvRecord[], service: ServiceRecords, ttl: number): TargetAddresses {
-  const targets: string[] = [];
-  const targetOf = services.map((r) => {
-    const t = targets.indexOf(r.target);
-    return t >= 0 ? t : targets.push(r.target) - 1;
+// Every zone's apex SOA and NS, and dns-version TXT.
+function addFixedNames(table: AnswerTable): void {
+  const start = written.size;
+  let count = 0;
+  table.zones.forEach((zone, z) => {
+    writeApex(zone.key, z, table.ttl);
+    count++;
+    const version = nameKey(VERSION_NAME, zone.key);
+    if (findZone(table.zones, version) !== z) return;
+    writeVersion(zone.key, z);
+    count++;
   });
-  const rrsets: number[] = [];
-  for (const target of targets) {
-    const targetRecords = Object.hasOwn(service.names, target) ? service.names[target]! : [];
-    for (const [, family] of ADDRESS_TYPES) {
-      rrsets.push(writer.size);
-      for (const r of targetRecords) if (r.type === ADDRESS_TYPE[family]) writer.pointedAddress(ttl, family, r.address);
-      rrsets.push(writer.size);
-    }
-  }
-  return { targetOf, rrsets };
-}
-
-type SrvRecord = Extract<ViewRecord, { type: 'SRV' }>;
-const isUint16 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffff;
-const ADDRESS_TYPES = [
-  [TYPE.A, 4],
-  [TYPE.AAAA, 6],
-] as const;
-const ADDRESS_TYPE = { 4: 'A', 6: 'AAAA' } as const;
-
-// An answer whose records are the tail just written.
-function answer(qtype: number, flags: number, ancount: number, nscount: number): Answer {
-  return { qtype, flags, ancount, nscount, bytes: NO_BYTES, start: writer.tailOffset, end: writer.size, serialAt: writer.serialAt, rotation: undefined, additional: undefined };
-}
-
-// An answer of the records just written, ending at `ends`, and `additional` after them.
-// `preferred`: how many of them, first, are the view cluster's own.
-function recordsAnswer(qtype: number, additional: TargetAddresses | undefined, preferred: number): Answer {
-  const a = answer(qtype, authoritative(RCODE.NOERROR), ends.length, 0);
-  a.end = ends[ends.length - 1]!;
-  if (ends.length > 1) a.rotation = { ends: ends.slice(), preferred: preferred < ends.length ? preferred : 0, turn: 0 };
-  a.additional = additional;
-  return a;
-}
-
-// Hands the tails written since the last call, as one buffer, to their answers.
-function shareBytes(answers: Answer[]): void {
-  const bytes = writer.takeBytes();
-  for (const a of answers) a.bytes = bytes;
-}
-
-// The apex SOA and NS, and dns-version TXT.
-function addFixedNames(zone: Zone, ttl: number): void {
-  const noerror = authoritative(RCODE.NOERROR);
-  writer.begin('', zone.key);
-  writeZoneSoa(writer, ttl);
-  const soa = answer(TYPE.SOA, noerror, 1, 0);
-  writer.begin('', zone.key);
-  writeZoneNs(writer, ttl);
-  const ns = answer(TYPE.NS, noerror, 1, 0);
-  writer.begin(VERSION_KEY, zone.key);
-  writeVersionTxt(writer);
-  const txt = answer(TYPE.TXT, noerror, 1, 0);
-  shareBytes([soa, ns, txt]);
-  zone.names.set('', [soa, ns]);
-  zone.names.set(VERSION_KEY, [txt]);
-}
-
-const VERSION_KEY = nameKey(VERSION_NAME);
-
-// The fixed records of every zone; `serial` 0 leaves it to the responder.
-export function writeZoneSoa(w: TailWriter, ttl: number, serial = 0): void {
-  w.soa('', ttl, nameKey(NAMESERVER), nameKey(HOSTMASTER), { ...SOA_TIMERS, minimum: ttl }, serial);
-}
-
-export function writeZoneNs(w: TailWriter, ttl: number): void {
-  w.ns('', ttl, nameKey(NAMESERVER));
-}
-
-export function writeVersionTxt(w: TailWriter): void {
-  w.txt(VERSION_KEY, VERSION_TTL, VERSION_TEXT);
-}
-
-// One NODATA and one NXDOMAIN answer per possible relative name length.
-function negativeAnswers(zone: string, ttl: number): Pick<Zone, 'nodata' | 'nxdomain'> {
-  const nodata: Answer[] = [];
-  const nxdomain: Answer[] = [];
-  for (let length = 0; length + zone.length + 1 <= MAX_NAME_LENGTH; length++) {
-    writer.beginAnyName(length, zone);
-    writeZoneSoa(writer, ttl);
-    nodata.push(answer(0, authoritative(RCODE.NOERROR), 0, 1));
-    nxdomain.push(answer(0, authoritative(RCODE.NXDOMAIN), 0, 1));
-  }
-  shareBytes([...nodata, ...nxdomain]);
-  return { nodata, nxdomain };
+  pend(table.names, table.fixed, start, count);
 }

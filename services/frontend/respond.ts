@@ -5,9 +5,10 @@
 
 import type net from 'node:net';
 import type { QueryCounts } from '../../shared/metrics.js';
-import { lookup, noRecords, type Answer, type AnswerTable, type Rotation, type TargetAddresses, type ViewAnswers } from './answers.js';
+import { lookup, noRecords, type Answer, type AnswerTable, type ViewAnswers } from './answers.js';
+import { ANCOUNT, ENDS, FLAGS, NO_SERIAL, NSCOUNT, PREFERRED, QTYPE, RRSET_HEADER, SERIAL_AT, TAIL_END, TURN, srvTables } from './rrset.js';
 import { POINTED_RECORD_LENGTH, SRV_TARGET_OFFSET } from './tailWriter.js';
-import { EDNS_PAYLOAD_SIZE, FLAG, HEADER_LENGTH, MAX_POINTER_TARGET, OPCODE_MASK, OPT_LENGTH, RCODE, parseQuery, readClientSubnet, writeOpt, type ClientSubnet, type Edns, type Query } from './wire.js';
+import { EDNS_PAYLOAD_SIZE, FLAG, HEADER_LENGTH, MAX_POINTER_TARGET, OPCODE_MASK, OPT_LENGTH, RCODE, TYPE, parseQuery, readClientSubnet, readU16, readU32, writeOpt, writeU16, writeU32, type ClientSubnet, type Edns, type Query } from './wire.js';
 
 const PLAIN_UDP_LIMIT = 512;
 const TCP_LIMIT = 65535;
@@ -72,8 +73,8 @@ export function respond(packet: Buffer, table: AnswerTable, transport: Transport
     }
     view = viewOf(routing, table, address);
   }
-  const answer = lookup(table, query.name, query.qtype, query.qclass, view);
-  counts?.add(query.qtype, answer.flags & RCODE_MASK);
+  const answer = lookup(table, packet, query, view);
+  counts?.add(query.qtype, readU16(answer.block, answer.at + FLAGS) & RCODE_MASK);
   return message(packet, query, answer, table, transport, 0, subnet);
 }
 
@@ -99,74 +100,81 @@ export function sizeLimit(transport: Transport, edns: Edns | undefined): number 
 // RFC 2181 §9). OPT is always kept (RFC 6891 §7).
 // `subnet`: the client subnet option to echo in OPT.
 function message(packet: Buffer, query: Query, answer: Answer, table: AnswerTable, transport: Transport, extendedRcode: number, subnet: ClientSubnet | undefined): Buffer {
+  const { block, at } = answer;
   const optLength = query.edns ? OPT_LENGTH + (subnet ? subnet.length : 0) : 0;
   const limit = sizeLimit(transport, query.edns) - optLength;
   const answerAt = query.questionEnd;
-  const count = pickRecords(answer, table);
+  const count = pickRecords(block, at, table);
   let answerLength = 0;
   for (let r = 0; r < 3 * runCount; r += 3) answerLength += runs[r + 1]! - runs[r]!;
   const fits = answerAt + answerLength <= limit;
   let length = fits ? answerAt + answerLength : answerAt;
   pickedCount = 0;
   pickedRecords = 0;
-  if (fits && answer.additional) length = pickTargetAddresses(answer, answer.additional, answerAt, length, limit);
+  if (fits && readU16(block, at + QTYPE) === TYPE.SRV) length = pickTargetAddresses(block, at, answerAt, length, limit);
 
   const out = Buffer.allocUnsafe(length + optLength);
-  out.writeUInt16BE(query.id, 0);
-  out.writeUInt16BE(answer.flags | (query.flags & FLAG.RD) | (fits ? 0 : FLAG.TC), 2);
-  out.writeUInt16BE(1, 4);
-  out.writeUInt16BE(fits ? count : 0, 6);
-  out.writeUInt16BE(fits ? answer.nscount : 0, 8);
-  out.writeUInt16BE(pickedRecords + (optLength ? 1 : 0), 10);
-  let at = copyBytes(packet, HEADER_LENGTH, answerAt, out, HEADER_LENGTH);
+  writeU16(out, 0, query.id);
+  writeU16(out, 2, readU16(block, at + FLAGS) | (query.flags & FLAG.RD) | (fits ? 0 : FLAG.TC));
+  writeU16(out, 4, 1);
+  writeU16(out, 6, fits ? count : 0);
+  writeU16(out, 8, fits ? readU16(block, at + NSCOUNT) : 0);
+  writeU16(out, 10, pickedRecords + (optLength ? 1 : 0));
+  let to = copyBytes(packet, HEADER_LENGTH, answerAt, out, HEADER_LENGTH);
   if (fits) {
-    for (let r = 0; r < 3 * runCount; r += 3) at = copyBytes(answer.bytes, runs[r]!, runs[r + 1]!, out, at);
-    if (answer.serialAt >= 0) out.writeUInt32BE(table.serial, answerAt + answer.serialAt);
+    for (let r = 0; r < 3 * runCount; r += 3) to = copyBytes(block, runs[r]!, runs[r + 1]!, out, to);
+    const serialAt = readU16(block, at + SERIAL_AT);
+    if (serialAt !== NO_SERIAL) writeU32(out, answerAt + serialAt, table.serial);
   }
   for (let p = 0; p < 4 * pickedCount; p += 4) {
-    const rrsetStart = at;
+    const rrsetStart = to;
     const owner = picked[p + 2]!;
-    at = copyBytes(answer.bytes, picked[p]!, picked[p + 1]!, out, at);
-    for (let r = rrsetStart; r < at; r += picked[p + 3]!) {
+    to = copyBytes(block, picked[p]!, picked[p + 1]!, out, to);
+    for (let r = rrsetStart; r < to; r += picked[p + 3]!) {
       out[r] = owner >> 8;
       out[r + 1] = owner & 0xff;
     }
   }
-  if (optLength) writeOpt(out, at, extendedRcode, subnet && { packet, option: subnet });
+  if (optLength) writeOpt(out, to, extendedRcode, subnet && { packet, option: subnet });
   return out;
 }
 
-// The answer records a response takes: all, or a window of --max-endpoints;
-// with round robin each group starts one record further per response.
-// Returns how many; they are the runs.
-function pickRecords(answer: Answer, table: AnswerTable): number {
+// The answer records a response takes from the RRset at block[at]: all, or
+// a window of --max-endpoints; with round robin each group starts one
+// record further per response. Returns how many; they are the runs.
+function pickRecords(block: Buffer, at: number, table: AnswerTable): number {
   runCount = 0;
-  const rotation = answer.rotation;
-  if (!rotation) {
-    addRun(answer.start, answer.end, 0);
-    return answer.ancount;
+  const tail = at + RRSET_HEADER;
+  const n = readU32(block, at + ANCOUNT);
+  const rotation = tail + readU32(block, at + TAIL_END);
+  if (n <= 1) {
+    addRun(tail, rotation, 0);
+    return n;
   }
-  const n = rotation.ends.length;
-  const preferred = rotation.preferred;
-  const turn = rotation.turn;
-  if (table.rotate) rotation.turn = turn + 1 >= (preferred > 0 ? preferred * (n - preferred) : n) ? 0 : turn + 1;
+  const preferred = readU32(block, rotation + PREFERRED);
+  const turn = readU32(block, rotation + TURN);
+  if (table.rotate) writeU32(block, rotation + TURN, turn + 1 >= (preferred > 0 ? preferred * (n - preferred) : n) ? 0 : turn + 1);
   const count = Math.min(n, table.maxEndpoints);
-  const taken = preferred > 0 ? takeGroup(answer, rotation, 0, preferred, turn, count) : 0;
-  takeGroup(answer, rotation, preferred, n, turn, count - taken);
+  const ends = rotation + ENDS;
+  const taken = preferred > 0 ? takeGroup(block, tail, ends, 0, preferred, turn, count) : 0;
+  takeGroup(block, tail, ends, preferred, n, turn, count - taken);
   return count;
 }
 
-// Up to `count` records of [lo, hi), from lo + turn on, wrapping round: one or two runs.
-function takeGroup(answer: Answer, rotation: Rotation, lo: number, hi: number, turn: number, count: number): number {
+// Up to `count` records of [lo, hi), from lo + turn on, wrapping round: one
+// or two runs. Record i of the tail at `tail` ends at the u32 at ends + 4i.
+function takeGroup(block: Buffer, tail: number, ends: number, lo: number, hi: number, turn: number, count: number): number {
   const size = hi - lo;
   const taken = count < size ? count : size;
   if (taken <= 0) return 0;
   const first = lo + (turn % size);
   const stop = first + taken;
-  addRun(first === 0 ? answer.start : rotation.ends[first - 1]!, rotation.ends[(stop < hi ? stop : hi) - 1]!, first);
-  if (stop > hi) addRun(lo === 0 ? answer.start : rotation.ends[lo - 1]!, rotation.ends[stop - size - 1]!, lo);
+  addRun(first === 0 ? tail : endOf(block, tail, ends, first - 1), endOf(block, tail, ends, (stop < hi ? stop : hi) - 1), first);
+  if (stop > hi) addRun(lo === 0 ? tail : endOf(block, tail, ends, lo - 1), endOf(block, tail, ends, stop - size - 1), lo);
   return taken;
 }
+
+const endOf = (block: Buffer, tail: number, ends: number, i: number): number => tail + readU32(block, ends + 4 * i);
 
 function addRun(start: number, end: number, firstRecord: number): void {
   runs[3 * runCount] = start;
@@ -183,19 +191,25 @@ function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: num
   return at;
 }
 
-// Picks the A and AAAA RRsets of the targets of the SRV records in the runs,
-// in their order, each target once, as long as they fit the message, now
-// `length` long; returns its new length. The runs follow the question, which
-// ends at `answerAt`. A target past what a pointer reaches gets none.
-function pickTargetAddresses(answer: Answer, targets: TargetAddresses, answerAt: number, length: number, limit: number): number {
-  const targetCount = targets.rrsets.length / 4;
+// Picks the A and AAAA RRsets of the targets of the SRV records in the runs
+// (the SRV RRset at block[at] and its tables, rrset.ts), in their order,
+// each target once, as long as they fit the message, now `length` long;
+// returns its new length. The runs follow the question, which ends at
+// `answerAt`. A target past what a pointer reaches gets none.
+function pickTargetAddresses(block: Buffer, at: number, answerAt: number, length: number, limit: number): number {
+  const tail = at + RRSET_HEADER;
+  const n = readU32(block, at + ANCOUNT);
+  const ends = n > 1 ? tail + readU32(block, at + TAIL_END) + ENDS : -1;
+  const tables = srvTables(block, at);
+  const targetCount = readU32(block, tables);
+  const targetOf = tables + 4;
+  const rrsets = targetOf + 4 * n;
   if (seen.length < targetCount) seen = new Uint32Array(targetCount);
   if (picked.length < 8 * targetCount) picked = new Int32Array(8 * targetCount);
   if (++stamp === 0xffffffff) {
     seen.fill(0);
     stamp = 1;
   }
-  const ends = answer.rotation?.ends;
   let runAt = answerAt;
   for (let r = 0; r < 3 * runCount; r += 3) {
     const runStart = runs[r]!;
@@ -203,14 +217,14 @@ function pickTargetAddresses(answer: Answer, targets: TargetAddresses, answerAt:
     let i = runs[r + 2]!;
     for (let recordAt = runStart; recordAt < runEnd; i++) {
       const target = runAt + recordAt - runStart + SRV_TARGET_OFFSET;
-      recordAt = ends ? ends[i]! : runEnd;
-      const t = targets.targetOf[i]!;
+      recordAt = ends >= 0 ? endOf(block, tail, ends, i) : runEnd;
+      const t = readU32(block, targetOf + 4 * i);
       if (seen[t] === stamp) continue;
       seen[t] = stamp;
       if (target > MAX_POINTER_TARGET) continue;
       for (let family = 0; family < 2; family++) {
-        const start = targets.rrsets[4 * t + 2 * family]!;
-        const end = targets.rrsets[4 * t + 2 * family + 1]!;
+        const start = tail + readU32(block, rrsets + 16 * t + 8 * family);
+        const end = tail + readU32(block, rrsets + 16 * t + 8 * family + 4);
         if (start === end || length + end - start > limit) continue;
         const recordLength = family === 0 ? POINTED_RECORD_LENGTH[4] : POINTED_RECORD_LENGTH[6];
         picked[4 * pickedCount] = start;
@@ -230,7 +244,7 @@ function pickTargetAddresses(answer: Answer, targets: TargetAddresses, answerAt:
 // FORMERR and NOTIMP: the question may not be readable, so none is echoed.
 function headerOnly(id: number, queryFlags: number, rcode: number): Buffer {
   const out = Buffer.alloc(HEADER_LENGTH);
-  out.writeUInt16BE(id, 0);
-  out.writeUInt16BE(FLAG.QR | (queryFlags & (OPCODE_MASK | FLAG.RD)) | rcode, 2);
+  writeU16(out, 0, id);
+  writeU16(out, 2, FLAG.QR | (queryFlags & (OPCODE_MASK | FLAG.RD)) | rcode);
   return out;
 }

@@ -3,12 +3,13 @@
 // zone-relative name keys (see wire.ts nameKey), compressed against the
 // question, which always sits at offset 12 with the same length whatever its
 // letter case, and against names written earlier in the tail. SRV targets are
-// the exception: written in full (RFC 2782); later names may point into them
-// (pointIntoTargets, for transfers). Tails are written one after the other and taken together as one
-// buffer: 100k names must not cost 100k buffers.
+// the exception: dotted names, written in full (RFC 2782); later names may
+// point into them (pointIntoTargets, for transfers). Tails are written one
+// after the other into one buffer, with whatever the caller writes between
+// them (nameWriter.ts: the RRsets' headers): 100k names must not cost 100k buffers.
 
 import { writeAddress } from './addressBytes.js';
-import { CLASS_IN, HEADER_LENGTH, MAX_POINTER_TARGET, TYPE, isLabelStart } from './wire.js';
+import { CLASS_IN, HEADER_LENGTH, MAX_POINTER_TARGET, TYPE, isLabelStart, nameKey, writeU16, writeU32 } from './wire.js';
 
 const QUESTION_FIXED_OCTETS = 1 + 4; // root label, QTYPE and QCLASS
 const POINTER = 0xc000;
@@ -21,6 +22,8 @@ export const SRV_TARGET_OFFSET = 2 + RECORD_FIXED_OCTETS + 6;
 // responder to aim at an SRV target: their length, by family.
 export const POINTED_RECORD_LENGTH = { 4: 2 + RECORD_FIXED_OCTETS + 4, 6: 2 + RECORD_FIXED_OCTETS + 16 } as const;
 const addressScratch = Buffer.alloc(16);
+const INITIAL_BUFFER = 4096;
+const MAX_KEPT_BUFFER = 1 << 20;
 
 export interface SoaTimers {
   refresh: number;
@@ -34,7 +37,7 @@ export class TailWriter {
   // answers have no use for it (their additional owners are set per response).
   constructor(private readonly pointIntoTargets = false) {}
 
-  private buf = Buffer.allocUnsafe(4096);
+  private buf = Buffer.allocUnsafe(INITIAL_BUFFER);
   private length = 0;
   private question: string | undefined; // undefined: only its length is known
   private questionLength = 0;
@@ -73,8 +76,25 @@ export class TailWriter {
   takeBytes(): Buffer {
     const bytes = Buffer.allocUnsafe(this.length);
     this.buf.copy(bytes, 0, 0, this.length);
-    this.length = 0;
+    this.rewind(0);
     return bytes;
+  }
+
+  // What was written at [start, end) to `target` at `at`.
+  copyTo(target: Buffer, at: number, start: number, end: number): void {
+    this.buf.copy(target, at, start, end);
+  }
+
+  // Forgets what was written from `size` on.
+  rewind(size: number): void {
+    this.length = size;
+    if (size === 0 && this.buf.length > MAX_KEPT_BUFFER) this.buf = Buffer.allocUnsafe(INITIAL_BUFFER); // what one large service needed is not kept
+  }
+
+  // Room for a header written later with setU16 and setU32.
+  skip(n: number): void {
+    this.reserve(n);
+    this.length += n;
   }
 
   // An A record (family 4) or AAAA (6); false, writing nothing, when
@@ -97,35 +117,37 @@ export class TailWriter {
     return true;
   }
 
-  // The target is a zone-relative name key, written in full.
+  // The target is a zone-relative dotted name ("web.prod.svc"), written in full.
   srv(owner: string, ttl: number, priority: number, weight: number, port: number, target: string): void {
-    this.withData(owner, TYPE.SRV, ttl, () => {
-      this.u16(priority);
-      this.u16(weight);
-      this.u16(port);
-      this.fullName(target);
-    });
+    const lengthAt = this.beginData(owner, TYPE.SRV, ttl);
+    this.u16(priority);
+    this.u16(weight);
+    this.u16(port);
+    this.fullName(target);
+    this.endData(lengthAt);
   }
 
   ns(owner: string, ttl: number, host: string): void {
-    this.withData(owner, TYPE.NS, ttl, () => this.name(host));
+    const lengthAt = this.beginData(owner, TYPE.NS, ttl);
+    this.name(host);
+    this.endData(lengthAt);
   }
 
   txt(owner: string, ttl: number, text: string): void {
-    this.withData(owner, TYPE.TXT, ttl, () => {
-      this.u8(text.length);
-      this.latin1(text);
-    });
+    const lengthAt = this.beginData(owner, TYPE.TXT, ttl);
+    this.u8(text.length);
+    this.latin1(text, 0, text.length);
+    this.endData(lengthAt);
   }
 
   // Compiled answers leave the serial 0: the responder writes the view's (see serialAt).
   soa(owner: string, ttl: number, mname: string, rname: string, timers: SoaTimers, serial = 0): void {
-    this.withData(owner, TYPE.SOA, ttl, () => {
-      this.name(mname);
-      this.name(rname);
-      this.soaSerialAt = this.length - this.tailBegin;
-      for (const n of [serial, timers.refresh, timers.retry, timers.expire, timers.minimum]) this.u32(n);
-    });
+    const lengthAt = this.beginData(owner, TYPE.SOA, ttl);
+    this.name(mname);
+    this.name(rname);
+    this.soaSerialAt = this.length - this.tailBegin;
+    for (const n of [serial, timers.refresh, timers.retry, timers.expire, timers.minimum]) this.u32(n);
+    this.endData(lengthAt);
   }
 
   private start(question: string | undefined, questionLength: number, zone: string): void {
@@ -153,15 +175,19 @@ export class TailWriter {
     this.fixed(family === 4 ? TYPE.A : TYPE.AAAA, ttl);
     this.u16(size);
     this.reserve(size);
-    this.length += addressScratch.copy(this.buf, this.length, 0, size);
+    for (let i = 0; i < size; i++) this.buf[this.length++] = addressScratch[i]!; // Buffer.copy costs more for 4 octets
   }
 
-  private withData(owner: string, type: number, ttl: number, writeData: () => void): void {
+  // A record's owner and fixed fields; returns where RDLENGTH goes, for endData.
+  private beginData(owner: string, type: number, ttl: number): number {
     this.header(owner, type, ttl);
     const lengthAt = this.length;
     this.u16(0);
-    writeData();
-    this.buf.writeUInt16BE(this.length - lengthAt - 2, lengthAt);
+    return lengthAt;
+  }
+
+  private endData(lengthAt: number): void {
+    this.setU16(lengthAt, this.length - lengthAt - 2);
   }
 
   // Labels up to the longest suffix already in the message, then a pointer
@@ -181,20 +207,36 @@ export class TailWriter {
     }
   }
 
-  // Every label, the zone's too, and the root.
-  private fullName(key: string): void {
+  // Every label of the dotted name, the zone's too, and the root.
+  private fullName(dotted: string): void {
     if (this.pointIntoTargets) {
+      const key = nameKey(dotted);
       for (let at = 0; at < key.length; at += key.charCodeAt(at) + 1) this.label(key, at, at === 0 ? key : key.slice(at));
-    } else this.latin1(key);
-    this.latin1(this.zone);
+    } else this.dottedLabels(dotted);
+    this.latin1(this.zone, 0, this.zone.length);
     this.u8(0);
+  }
+
+  // "web.prod.svc" as labels, the way nameKey makes a key, without the string.
+  private dottedLabels(dotted: string): void {
+    this.reserve(dotted.length + 1);
+    let lengthAt = this.length++;
+    for (let i = 0; i < dotted.length; i++) {
+      const c = dotted.charCodeAt(i);
+      if (c !== 0x2e) this.buf[this.length++] = c;
+      else {
+        this.buf[lengthAt] = this.length - lengthAt - 1;
+        lengthAt = this.length++;
+      }
+    }
+    this.buf[lengthAt] = this.length - lengthAt - 1;
   }
 
   // The label of `key` at `at`, remembered as where `suffix` starts.
   private label(key: string, at: number, suffix: string): void {
     const here = this.messageOffset + this.length - this.tailBegin;
     if (here <= MAX_POINTER_TARGET && !this.written.has(suffix)) this.written.set(suffix, here);
-    this.latin1(key.slice(at, at + key.charCodeAt(at) + 1));
+    this.latin1(key, at, at + key.charCodeAt(at) + 1);
   }
 
   private reserve(n: number): void {
@@ -204,23 +246,38 @@ export class TailWriter {
     this.buf = grown;
   }
 
-  private u8(n: number): void {
+  u8(n: number): void {
     this.reserve(1);
-    this.length = this.buf.writeUInt8(n, this.length);
+    this.buf[this.length++] = n;
   }
 
-  private u16(n: number): void {
+  u16(n: number): void {
     this.reserve(2);
-    this.length = this.buf.writeUInt16BE(n, this.length);
+    this.setU16(this.length, n);
+    this.length += 2;
   }
 
-  private u32(n: number): void {
+  u32(n: number): void {
     this.reserve(4);
-    this.length = this.buf.writeUInt32BE(n, this.length);
+    this.setU32(this.length, n);
+    this.length += 4;
   }
 
-  private latin1(text: string): void {
-    this.reserve(text.length);
-    this.length += this.buf.write(text, this.length, 'latin1');
+  setU8(at: number, n: number): void {
+    this.buf[at] = n;
+  }
+
+  setU16(at: number, n: number): void {
+    writeU16(this.buf, at, n);
+  }
+
+  setU32(at: number, n: number): void {
+    writeU32(this.buf, at, n);
+  }
+
+  // text[start, end) as latin1.
+  latin1(text: string, start: number, end: number): void {
+    this.reserve(end - start);
+    for (let i = start; i < end; i++) this.buf[this.length++] = text.charCodeAt(i);
   }
 }

@@ -4,15 +4,18 @@
 // whole zone too (RFC 1995 §4 allows it when no history is kept), or with the
 // SOA alone when the client already has this serial or a newer one.
 
-import { servedRecords, writeVersionTxt, writeZoneNs, writeZoneSoa, zoneAt, type AnswerTable } from './answers.js';
+import { zoneAt, zoneNames, type Answer, type AnswerTable } from './answers.js';
+import { writeVersionTxt, writeZoneNs, writeZoneSoa } from './nameWriter.js';
+import { ANCOUNT, NAME_RRSETS, NEXT, QTYPE, RRSET_HEADER, firstRRset, recordEnd } from './rrset.js';
 import { TailWriter } from './tailWriter.js';
-import { CLASS_IN, FLAG, HEADER_LENGTH, OPT_LENGTH, RCODE, TYPE, nameKey, parseQuery, skipName, writeOpt, type ParsedQuery, type Query } from './wire.js';
+import { CLASS_IN, FLAG, HEADER_LENGTH, OPT_LENGTH, RCODE, TYPE, addressText, parseQuery, skipName, writeOpt, type ParsedQuery, type Query } from './wire.js';
 
 export const MAX_TRANSFER_MESSAGE = 16384; // octets; RFC 5936 §2.2 leaves it to us, 16 KiB is what servers use
 // An upper bound of one record: a 255-octet owner, fixed fields, and the
 // largest data we write (an SOA with two 255-octet names and five numbers).
 const MAX_RECORD_LENGTH = 255 + 10 + 255 + 255 + 20;
 const SERIAL_HALF = 2 ** 31; // RFC 1982 serial arithmetic
+const RECORD_DATA = 2 + 10; // a pointer as owner, TYPE, CLASS, TTL, RDLENGTH
 
 // An AXFR or IXFR query: the server allows or refuses it (over UDP: refuses).
 export function isTransferRequest(query: ParsedQuery): query is Query {
@@ -37,14 +40,36 @@ export function transferMessages(table: AnswerTable, packet: Buffer): Buffer[] |
   messages.add(soa);
   messages.add((w) => writeZoneNs(w, table.ttl));
   messages.add(writeVersionTxt);
-  for (const [name, records] of servedRecords(table)) {
-    for (const r of records) {
-      if (r.type === 'SRV') messages.add((w) => w.srv(name, table.ttl, r.priority, r.weight, r.port, nameKey(r.target)));
-      else messages.add((w) => w.address(name, table.ttl, r.type === 'A' ? 4 : 6, r.address));
-    }
-  }
+  for (const [name, compiled] of zoneNames(table, zone)) addRecords(messages, name, compiled, zone.key.length, table.ttl);
   messages.add(soa);
   return messages.finish();
+}
+
+// The records of the name whose RRsets are compiled at `compiled` (rrset.ts):
+// each record's owner is a pointer to the question, its data follows
+// RECORD_DATA octets in; SRV targets end in the zone (`zoneLength` octets) and the root.
+function addRecords(messages: TransferWriter, name: string, compiled: Answer, zoneLength: number, ttl: number): void {
+  const { block } = compiled;
+  let at = firstRRset(block, compiled.at);
+  for (let left = block[compiled.at + NAME_RRSETS]!; left > 0; left--, at += block.readUInt32BE(at + NEXT)) {
+    const qtype = block.readUInt16BE(at + QTYPE);
+    const tail = at + RRSET_HEADER;
+    for (let i = 0; i < block.readUInt32BE(at + ANCOUNT); i++) {
+      const data = (i === 0 ? tail : tail + recordEnd(block, at, i - 1)) + RECORD_DATA;
+      const end = tail + recordEnd(block, at, i);
+      if (qtype === TYPE.SRV) {
+        const target = dottedName(block, data + 6, end - zoneLength - 1);
+        messages.add((w) => w.srv(name, ttl, block.readUInt16BE(data), block.readUInt16BE(data + 2), block.readUInt16BE(data + 4), target));
+      } else messages.add((w) => w.address(name, ttl, qtype === TYPE.A ? 4 : 6, addressText(block.subarray(data, end))));
+    }
+  }
+}
+
+// The labels at block[start, end) as a dotted name.
+function dottedName(block: Buffer, start: number, end: number): string {
+  const labels: string[] = [];
+  for (let at = start; at < end; at += block[at]! + 1) labels.push(block.toString('latin1', at + 1, at + 1 + block[at]!));
+  return labels.join('.');
 }
 
 // Messages of at most MAX_TRANSFER_MESSAGE octets, each with the query's id

@@ -36,18 +36,27 @@ export interface ClientSubnet {
   length: number;
 }
 
-export interface Query {
-  kind: 'query';
-  id: number;
-  flags: number;
+export class Query {
+  readonly kind = 'query';
+
+  constructor(
+    private readonly packet: Buffer,
+    readonly id: number,
+    readonly flags: number,
+    readonly nameEnd: number, // where the question name's root label is
+    readonly questionEnd: number, // offset just past QCLASS
+    readonly qtype: number,
+    readonly qclass: number,
+    readonly edns: Edns | undefined,
+  ) {}
+
   // The question name as lower-case wire labels in latin1, without the root
-  // label: "\x03web\x04prod…". One string op per query, and unlike a dotted
-  // form it cannot confuse a "." inside a label with a label boundary.
-  name: string;
-  questionEnd: number; // offset just past QCLASS
-  qtype: number;
-  qclass: number;
-  edns: Edns | undefined;
+  // label: "\x03web\x04prod…". Unlike a dotted form it cannot confuse a "."
+  // inside a label with a label boundary. Made when asked for: the answer
+  // table finds names by the packet's octets.
+  get name(): string {
+    return this.packet.toString('latin1', HEADER_LENGTH, this.nameEnd).toLowerCase();
+  }
 }
 
 // Answered with `rcode` and the header only: the question may not be readable.
@@ -89,13 +98,12 @@ export function parseQuery(packet: Buffer): ParsedQuery {
   }
   const questionEnd = offset + 5;
   if (questionEnd > packet.length) return rejected(id, flags, RCODE.FORMERR, 'question runs past the end');
-  const name = packet.toString('latin1', HEADER_LENGTH, offset).toLowerCase();
   const qtype = packet.readUInt16BE(offset + 1);
   const qclass = packet.readUInt16BE(offset + 3);
 
   const edns = findEdns(packet, questionEnd);
   if (typeof edns === 'string') return rejected(id, flags, RCODE.FORMERR, edns);
-  return { kind: 'query', id, flags, name, questionEnd, qtype, qclass, edns };
+  return new Query(packet, id, flags, offset, questionEnd, qtype, qclass, edns);
 }
 
 // Not a closure in parseQuery: allocating one per query costs more than the parse.
@@ -160,7 +168,8 @@ export function readClientSubnet(packet: Buffer, edns: Edns): ClientSubnet | str
   return { family: family.family, sourcePrefix, address: addressText(address), at, length };
 }
 
-function addressText(bytes: Buffer): string {
+// 4 or 16 octets as an IPv4 or IPv6 address.
+export function addressText(bytes: Buffer): string {
   if (bytes.length === 4) return bytes.join('.');
   const groups: string[] = [];
   for (let at = 0; at < bytes.length; at += 2) groups.push(bytes.readUInt16BE(at).toString(16));
@@ -188,21 +197,44 @@ export function skipName(packet: Buffer, offset: number): number {
 }
 
 // "web.prod.svc" → "\x03web\x04prod\x03svc": the key `Query.name` is matched
-// against. Expects lower-case labels of 1–63 octets. Built in a buffer so
-// the string is flat: it is hashed at once as a map key.
+// against, followed by `suffix` (a zone's name key) when given. Expects
+// lower-case labels of 1–63 octets. Built in a buffer so the string is flat:
+// it is hashed at once as a map key.
 let keyScratch = Buffer.allocUnsafe(256);
-export function nameKey(dotted: string): string {
-  if (dotted === '') return '';
-  if (dotted.length >= keyScratch.length) keyScratch = Buffer.allocUnsafe(dotted.length * 2);
-  const end = 1 + keyScratch.write(dotted, 1, 'latin1');
+export function nameKey(dotted: string, suffix = ''): string {
+  if (dotted === '') return suffix;
+  const length = dotted.length + 1 + suffix.length;
+  if (length > keyScratch.length) keyScratch = Buffer.allocUnsafe(length * 2);
   let lengthAt = 0;
-  for (let at = 1; at < end; at++) {
-    if (keyScratch[at] !== 0x2e) continue;
-    keyScratch[lengthAt] = at - lengthAt - 1;
-    lengthAt = at;
+  for (let i = 0; i < dotted.length; i++) {
+    const c = dotted.charCodeAt(i);
+    if (c !== 0x2e) keyScratch[i + 1] = c;
+    else {
+      keyScratch[lengthAt] = i - lengthAt;
+      lengthAt = i + 1;
+    }
   }
-  keyScratch[lengthAt] = end - lengthAt - 1;
-  return keyScratch.toString('latin1', 0, end);
+  keyScratch[lengthAt] = dotted.length - lengthAt;
+  for (let i = 0; i < suffix.length; i++) keyScratch[dotted.length + 1 + i] = suffix.charCodeAt(i);
+  return keyScratch.toString('latin1', 0, length);
+}
+
+// Big-endian numbers octet by octet, for the query path and compiling:
+// Buffer's own methods check their arguments, which costs more than the
+// access. Offsets are the caller's to keep in bounds.
+export const readU16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!;
+export const readU32 = (b: Uint8Array, at: number): number => b[at]! * 0x1000000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
+
+export function writeU16(b: Uint8Array, at: number, n: number): void {
+  b[at] = n >>> 8;
+  b[at + 1] = n;
+}
+
+export function writeU32(b: Uint8Array, at: number, n: number): void {
+  b[at] = n >>> 24;
+  b[at + 1] = n >>> 16;
+  b[at + 2] = n >>> 8;
+  b[at + 3] = n;
 }
 
 // Whether a label of name key `key` starts at `offset`: a suffix match on the

@@ -1,0 +1,233 @@
+// Writes compiled names and RRsets (rrset.ts) for answers.ts: a name's A,
+// AAAA and SRV RRsets from the view's records, a zone's fixed names, and the
+// answers without a name (NODATA, NXDOMAIN, errors). Names go to one scratch
+// writer, `written`, from which answers.ts copies them to its arena.
+
+import type { ServiceRecords, ViewRecord } from '../../shared/view.js';
+import { ownFirst } from './ownCluster.js';
+import { ANCOUNT, FLAGS, NAME_RRSETS, NEXT, NO_SERIAL, NSCOUNT, QTYPE, RRSET_HEADER, SERIAL_AT, TAIL_END, type Answer } from './rrset.js';
+import { TailWriter } from './tailWriter.js';
+import { FLAG, MAX_NAME_LENGTH, RCODE, TYPE, nameKey } from './wire.js';
+
+export const VERSION_NAME = 'dns-version';
+const VERSION_TEXT = '1.0.0';
+const VERSION_TTL = 28800;
+const NAMESERVER = 'ns.dns';
+const HOSTMASTER = 'hostmaster';
+const SOA_TIMERS = { refresh: 7200, retry: 1800, expire: 86400 };
+const VERSION_KEY = nameKey(VERSION_NAME);
+
+// Writing is synchronous, so one scratch writer serves every name, and
+// `ends` holds where each record of the RRset being written ends (from its tail).
+export const written = new TailWriter();
+const ends: number[] = [];
+
+const authoritative = (rcode: number): number => FLAG.QR | FLAG.AA | rcode;
+
+// Writes the name of key `key` relative to the zone of key `zone`, index
+// `z`, and its RRsets (A, AAAA, SRV: those it has). `own`: the view
+// cluster's own records (ownCluster.ts), written first.
+export function writeName(key: string, z: number, zone: string, records: ViewRecord[], service: ServiceRecords, ttl: number, own: Set<string> | undefined): void {
+  const start = beginName(key, z);
+  const ordered = own ? ownFirst(records, own) : records;
+  let rrsets = 0;
+  if (writeAddresses(key, zone, TYPE.A, 4, ordered, ttl, own)) rrsets++;
+  if (writeAddresses(key, zone, TYPE.AAAA, 6, ordered, ttl, own)) rrsets++;
+  const services = ordered.filter(isServableSrv);
+  if (services.length > 0) {
+    writeSrv(key, zone, services, service, ttl, own);
+    rrsets++;
+  }
+  written.setU8(start + NAME_RRSETS, rrsets);
+}
+
+// The apex (SOA, NS) of the zone of key `zone`, index `z`.
+export function writeApex(zone: string, z: number, ttl: number): void {
+  const start = beginName('', z);
+  writeOneRecord(TYPE.SOA, '', zone, (w) => writeZoneSoa(w, ttl));
+  writeOneRecord(TYPE.NS, '', zone, (w) => writeZoneNs(w, ttl));
+  written.setU8(start + NAME_RRSETS, 2);
+}
+
+// dns-version TXT in the zone of key `zone`, index `z`.
+export function writeVersion(zone: string, z: number): void {
+  const start = beginName(VERSION_KEY, z);
+  writeOneRecord(TYPE.TXT, VERSION_KEY, zone, writeVersionTxt);
+  written.setU8(start + NAME_RRSETS, 1);
+}
+
+// The fixed records of every zone; `serial` 0 leaves it to the responder.
+export function writeZoneSoa(w: TailWriter, ttl: number, serial = 0): void {
+  w.soa('', ttl, nameKey(NAMESERVER), nameKey(HOSTMASTER), { ...SOA_TIMERS, minimum: ttl }, serial);
+}
+
+export function writeZoneNs(w: TailWriter, ttl: number): void {
+  w.ns('', ttl, nameKey(NAMESERVER));
+}
+
+export function writeVersionTxt(w: TailWriter): void {
+  w.txt(VERSION_KEY, VERSION_TTL, VERSION_TEXT);
+}
+
+// An answer without records: only flags.
+export function noRecords(flags: number): Answer {
+  written.rewind(0);
+  const at = beginRRset();
+  written.begin('', '');
+  endRecords(at, 0, flags, 0, 0);
+  endRRset(at);
+  return { block: written.takeBytes(), at };
+}
+
+// One NODATA and one NXDOMAIN answer per possible length of a name
+// relative to the zone of key `zone`: the SOA they carry only points at the
+// apex, which ends the question.
+export function negativeAnswers(zone: string, ttl: number): { nodata: Answer[]; nxdomain: Answer[] } {
+  const nodata: number[] = [];
+  const nxdomain: number[] = [];
+  written.rewind(0);
+  for (let length = 0; length + zone.length + 1 <= MAX_NAME_LENGTH; length++) {
+    for (const [list, rcode] of [
+      [nodata, RCODE.NOERROR],
+      [nxdomain, RCODE.NXDOMAIN],
+    ] as const) {
+      const at = beginRRset();
+      written.beginAnyName(length, zone);
+      writeZoneSoa(written, ttl);
+      endRecords(at, 0, authoritative(rcode), 1, 0);
+      endRRset(at);
+      list.push(at);
+    }
+  }
+  const block = written.takeBytes();
+  return { nodata: nodata.map((at) => ({ block, at })), nxdomain: nxdomain.map((at) => ({ block, at })) };
+}
+
+// View names are Kubernetes names, port names and cluster ids: anything else
+// could not be written as labels and is left out. As
+// /^[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*$/, without a regular expression:
+// this runs for every name and SRV target compiled.
+export function isValidName(name: string): boolean {
+  let label = 0;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x2e) {
+      if (label === 0) return false;
+      label = 0;
+    } else if (((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d) && label < 63) label++;
+    else return false;
+  }
+  return label > 0;
+}
+
+const isServableSrv = (r: ViewRecord): r is SrvRecord => r.type === 'SRV' && isUint16(r.priority) && isUint16(r.weight) && isUint16(r.port) && isValidName(r.target);
+
+type SrvRecord = Extract<ViewRecord, { type: 'SRV' }>;
+const ADDRESS_FAMILIES = [
+  ['A', 4],
+  ['AAAA', 6],
+] as const;
+const isUint16 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffff;
+
+// A name's header (rrset.ts): its zone, its RRsets' count (set when
+// written), its key.
+function beginName(key: string, z: number): number {
+  const start = written.size;
+  written.u8(z);
+  written.u8(0);
+  written.u8(key.length);
+  written.latin1(key, 0, key.length);
+  return start;
+}
+
+// The records of `family`, when there is one it can write.
+function writeAddresses(key: string, zone: string, qtype: number, family: 4 | 6, records: ViewRecord[], ttl: number, own: Set<string> | undefined): boolean {
+  const at = beginRRset();
+  written.begin(key, zone);
+  const type = family === 4 ? 'A' : 'AAAA';
+  let mine = 0;
+  for (const r of records) {
+    if (r.type !== type || !written.address(key, ttl, family, r.address)) continue;
+    ends.push(written.size - written.tailOffset);
+    if (own?.has(r.address)) mine++;
+  }
+  if (ends.length === 0) {
+    written.rewind(at);
+    return false;
+  }
+  endRecords(at, qtype, authoritative(RCODE.NOERROR), 0, mine);
+  endRRset(at);
+  return true;
+}
+
+function writeSrv(key: string, zone: string, services: SrvRecord[], service: ServiceRecords, ttl: number, own: Set<string> | undefined): void {
+  const at = beginRRset();
+  written.begin(key, zone);
+  for (const r of services) {
+    written.srv(key, ttl, r.priority, r.weight, r.port, r.target);
+    ends.push(written.size - written.tailOffset);
+  }
+  endRecords(at, TYPE.SRV, authoritative(RCODE.NOERROR), 0, own ? services.filter((r) => own.has(r.target)).length : 0);
+  writeTargetAddresses(services, service, ttl);
+  endRRset(at);
+}
+
+// The SRV tables (rrset.ts) of the records just written, and their targets'
+// addresses. Targets lie in the service's own names (its name or its
+// endpoints'), so a delta never has to recompile another service for them.
+function writeTargetAddresses(services: SrvRecord[], service: ServiceRecords, ttl: number): void {
+  const targets: string[] = [];
+  for (const r of services) if (!targets.includes(r.target)) targets.push(r.target);
+  written.u32(targets.length);
+  for (const r of services) written.u32(targets.indexOf(r.target));
+  let rrsets = written.size;
+  written.skip(16 * targets.length);
+  for (const target of targets) {
+    const targetRecords = Object.hasOwn(service.names, target) ? service.names[target]! : [];
+    for (const [type, family] of ADDRESS_FAMILIES) {
+      written.setU32(rrsets, written.size - written.tailOffset);
+      for (const r of targetRecords) if (r.type === type) written.pointedAddress(ttl, family, r.address);
+      written.setU32(rrsets + 4, written.size - written.tailOffset);
+      rrsets += 8;
+    }
+  }
+}
+
+// Starts an RRset: room for its header, which endRecords fills in. Its tail
+// follows once the writer begins one.
+function beginRRset(): number {
+  const at = written.size;
+  written.skip(RRSET_HEADER);
+  ends.length = 0;
+  return at;
+}
+
+// Fills in the header of the RRset at `at`, whose tail ends here and whose
+// records end at `ends`, and writes its rotation. `preferred`: how many
+// records, first, are the view cluster's own. endRRset finishes it.
+function endRecords(at: number, qtype: number, flags: number, nscount: number, preferred: number): void {
+  written.setU16(at + QTYPE, qtype);
+  written.setU16(at + FLAGS, flags);
+  written.setU16(at + NSCOUNT, nscount);
+  written.setU16(at + SERIAL_AT, written.serialAt < 0 ? NO_SERIAL : written.serialAt);
+  written.setU32(at + ANCOUNT, ends.length);
+  written.setU32(at + TAIL_END, written.size - at - RRSET_HEADER);
+  if (ends.length < 2) return;
+  written.u32(preferred < ends.length ? preferred : 0);
+  written.u32(0); // the turn
+  for (const end of ends) written.u32(end);
+}
+
+function endRRset(at: number): void {
+  written.setU32(at + NEXT, written.size - at);
+}
+
+// An RRset of one record written by `write`.
+function writeOneRecord(qtype: number, question: string, zone: string, write: (w: TailWriter) => void): void {
+  const at = beginRRset();
+  written.begin(question, zone);
+  write(written);
+  ends.push(written.size - written.tailOffset);
+  endRecords(at, qtype, authoritative(RCODE.NOERROR), 0, 0);
+  endRRset(at);
+}
