@@ -10,14 +10,19 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Objm } from '@nats-io/obj';
+import { connect } from '@nats-io/transport-node';
 import { clusterObjects, expectedNames, generateClusterset, type Clusterset } from './bench-cluster/clusterset.js';
 import { DnsProber, expectedAnswer, isRight, whenAnswered, type Check } from './bench-cluster/dnsProber.js';
 import { profileReport } from './bench-cluster/profileSummary.js';
 import { summarize } from './bench-cluster/stats.js';
-import { BenchProcesses, cpuSeconds, memoryOf, waitedChildrenCpuSeconds, startStandIns, stopStandIns, type DnsEndpoint } from './bench-cluster/topology.js';
+import { BenchProcesses, childPids, cpuSeconds, memoryOf, waitedChildrenCpuSeconds, startStandIns, stopStandIns, whenReady, type DnsEndpoint } from './bench-cluster/topology.js';
+import { syncStages } from './bench-cluster/natsStages.js';
 import { mcsdnsMain } from '../test/support/mcsdnsProcess.js';
 import type { NatsServer } from '../test/support/natsServer.js';
 import { envNumber } from './bench/env.js';
+import { streamName } from '../shared/jetstreamEventLog.js';
 
 const ZONE = 'clusterset.local';
 const SYNC_TARGET_S = 10;
@@ -74,25 +79,56 @@ async function embedded(procs: BenchProcesses, prober: DnsProber, checks: Check[
   console.log(`  initial sync target < ${SYNC_TARGET_S} s: ${verdict((answeredAt! - startedAt) / 1000, SYNC_TARGET_S)}; serve RSS ${memory?.rssMiB.toFixed(0)} MiB (peak ${memory?.peakMiB.toFixed(0)} MiB)`);
 }
 
+// The aggregator runs with its default snapshot cadence, as in production:
+// no snapshot of the whole view on every second of the sync.
 async function nats(procs: BenchProcesses, prober: DnsProber, checks: Check[], dir: string): Promise<void> {
   const server = await procs.startNats();
-  await procs.aggregator(server, set.spec.clusters, dir, ['--snapshot-interval', '1s']);
+  await procs.aggregator(server, set.spec.clusters, dir);
   const frontends = await Promise.all(Array.from({ length: frontendCount }, (_, i) => procs.frontend(server, `frontend-${i}`)));
   await Promise.all(frontends.map((f) => f.ready));
-  const cpuBefore = procs.processes.map((p) => cpuSeconds(p.pid));
-  const startedAt = performance.now();
+  const running = () => [...procs.processes.map((p) => ({ name: p.name, pid: p.pid })), ...childPids('nats-server').map((pid) => ({ name: 'nats-server', pid }))];
+  const cpuBefore = new Map(running().map(({ pid }) => [pid, cpuSeconds(pid)]));
+  procs.restartProfiles();
+  const [startedAt, startedAtWall] = [performance.now(), Date.now()];
   procs.agents(server, set.spec.clusters, dir);
   const answeredAt = await whenAnswered(prober, frontends.map((f) => f.dnsPort), checks, startedAt + TIMEOUT_MS);
   const last = Math.max(...answeredAt);
   console.log(`nats: aggregator and ${frontends.length} frontends running; agents started → all ${checks.length} sample names right on every frontend ${seconds(startedAt, last)}`);
   console.log(`  per frontend: ${answeredAt.map((at) => seconds(startedAt, at)).join(', ')}; initial sync target < ${SYNC_TARGET_S} s: ${verdict((last - startedAt) / 1000, SYNC_TARGET_S)}`);
-  const cpu = procs.processes.map((p) => `${p.name} ${(cpuSeconds(p.pid) - (cpuBefore[procs.processes.indexOf(p)] ?? 0)).toFixed(1)} s`);
-  console.log(`  CPU used from the agents' start until then: ${cpu.join(', ')} (nats-server not counted)`);
+  // Every cluster holds the same services, so the sample can be right before
+  // the last agent's events are in: readiness says when all of them are.
+  await Promise.all(frontends.map((f) => whenReady(f, TIMEOUT_MS)));
+  const cpu = running().map(({ name, pid }) => ({ name, seconds: cpuSeconds(pid) - (cpuBefore.get(pid) ?? 0) }));
+  const cpuText = cpu.map(({ name, seconds }) => `${name} ${seconds.toFixed(1)} s`).join(', ');
+  console.log(`  every frontend ready (every cluster's first sync in its view) ${seconds(startedAt, performance.now())}`);
+  console.log(`  CPU used from the agents' start until then: ${cpuText}; ${cpu.reduce((sum, { seconds }) => sum + seconds, 0).toFixed(1)} s in all`);
+  const stages = await syncStages(server.url, startedAtWall);
+  console.log(
+    `  events: ${stages.events}, stored from ${(stages.firstEventMs / 1000).toFixed(2)} s to ${(stages.lastEventMs / 1000).toFixed(2)} s; ` +
+      `view deltas: ${stages.deltaMessages} messages, ${(stages.deltaBytes / 1e6).toFixed(1)} MB, the last stored at ${(stages.lastDeltaMs / 1000).toFixed(2)} s`,
+  );
   const memories = frontends.map((f) => memoryOf(f.process.pid)?.rssMiB.toFixed(0)).join(', ');
   console.log(`  frontend RSS ${memories} MiB`);
-  // Time for the aggregator to publish a snapshot of the whole view (--snapshot-interval 1s).
-  await sleep(3000);
-  await coldStarts(procs, server, prober, checks);
+  if (coldRuns > 0) {
+    await snapshotOfEverything(server, TIMEOUT_MS);
+    await coldStarts(procs, server, prober, checks);
+  }
+}
+
+// Waits for the aggregator's snapshot of the view with every event (at most its interval after the last change).
+async function snapshotOfEverything(server: NatsServer, timeoutMs: number): Promise<void> {
+  const nc = await connect({ servers: server.url });
+  try {
+    const lastSeq = (await jetstreamManager(nc).then((jsm) => jsm.streams.info(streamName('mcsdns', 'events')))).state.last_seq;
+    const store = await new Objm(jetstream(nc)).open('mcsdns-snapshots');
+    const deadline = performance.now() + timeoutMs;
+    while (!(Number((await store.info('view'))?.metadata?.version) >= lastSeq)) {
+      if (performance.now() > deadline) throw new Error(`no snapshot of the view at seq ${lastSeq} within ${timeoutMs} ms`);
+      await sleep(250);
+    }
+  } finally {
+    await nc.close();
+  }
 }
 
 // One more frontend, again and again: from process start to its first correct answer.

@@ -35,7 +35,9 @@ const FOLLOW_WAIT_MS = 10_000; // a follower's pull waits this long for new even
 const PULL_GRACE_MS = 5000; // how much longer than its expiry a pull may take before it counts as lost
 const FOLLOW_PULL = 1000; // most events one follower pull asks for (bounds its memory)
 const FOLLOW_RETRY_MS = [250, 1000, 5000];
-const PUBLISH_WINDOW = 500; // most publishes in flight at once (an agent's batch)
+// Most publishes in flight at once: a window breaks where another agent's event
+// comes between two of its own, and what it sent after that is sent again.
+const PUBLISH_WINDOW = 100;
 
 export function eventsSubject(prefix: string, cluster: string): string {
   if (!isSubjectToken(cluster)) throw new Error(`cluster ${JSON.stringify(cluster)} is not a NATS subject token`);
@@ -324,6 +326,9 @@ function storedEvent(m: JsMsg): StoredEvent {
 }
 
 // Groups what `source` delivered while the caller was busy into one array.
+// The client's iterator hands buffered messages out one microtask at a time,
+// so a batch is taken only after a macrotask turn has let them all through:
+// without it a follower that fell behind got them three at a time.
 async function* arrivedTogether<T>(source: AsyncIterable<T>): AsyncGenerator<T[]> {
   const arrived: T[] = [];
   let ended = false;
@@ -345,6 +350,7 @@ async function* arrivedTogether<T>(source: AsyncIterable<T>): AsyncGenerator<T[]
   for (;;) {
     if (arrived.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
     wake = undefined;
+    await new Promise((resolve) => setImmediate(resolve));
     if (arrived.length > 0) yield arrived.splice(0);
     else if (failure !== undefined) throw failure;
     else if (ended) return;

@@ -8,15 +8,17 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from './logger.js';
-import { applyDelta, copyView, type DnsView, type ViewFeed, type ViewListener } from './view.js';
+import { applyDelta, copyView, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from './view.js';
 import {
   decodeSnapshot,
   onConnectionChange,
-  parseDelta,
+  joinShares,
+  parseDeltaMessage,
   parseHeartbeat,
   parseSnapshotMetadata,
   SNAPSHOT_OBJECT,
   viewDistribution,
+  type DeltaPart,
   type SnapshotPosition,
   type ViewDistribution,
   type ViewDistributionOptions,
@@ -46,6 +48,7 @@ export class NatsViewFeed implements ViewFeed {
   private reload: Reload | undefined; // a snapshot check is wanted
   private following: ConsumerMessages | undefined;
   private refollow = false; // a new consumer is wanted
+  private parts: DeltaPart[] = []; // of a delta arriving in parts, so far
   private readonly stopWatching: () => void;
   private readonly stopping = new AbortController();
   private readonly heartbeats: Subscription;
@@ -158,6 +161,7 @@ export class NatsViewFeed implements ViewFeed {
   private adopt(snapshot: { view: DnsView; position: SnapshotPosition; bytes: number }, loadMs: number): void {
     this.view = snapshot.view;
     this.nextSeq = snapshot.position.deltaSeq + 1;
+    this.parts = [];
     this.outOfStepSince = undefined;
     const { version, deltaSeq } = snapshot.position;
     this.logger.info({ version, deltaSeq, bytes: snapshot.bytes, loadMs }, 'view snapshot loaded');
@@ -197,11 +201,18 @@ export class NatsViewFeed implements ViewFeed {
   // False when the message cannot follow on from our view: a snapshot may be needed.
   private onDelta(msg: JsMsg): boolean {
     const view = this.view!;
-    const delta = parseDelta(msg.string());
-    if (!delta) {
+    const message = parseDeltaMessage(msg.data);
+    if (!message) {
       this.logger.warn({ seq: msg.seq, version: view.version }, 'view delta does not parse; skipping it, checking the snapshot');
       return false;
     }
+    const delta = 'part' in message ? this.gather(message) : message;
+    if (delta === 'none') return true;
+    if (delta === 'orphan') {
+      this.logger.warn({ seq: msg.seq, version: view.version }, 'a part of a view delta without the parts before it; checking the snapshot');
+      return false;
+    }
+    this.parts = [];
     // Already in our view; a delta to our own version (only the cluster list) still applies.
     if (delta.to < view.version || (delta.to === view.version && delta.from !== delta.to)) return true;
     if (!applyDelta(view, delta)) {
@@ -211,6 +222,21 @@ export class NatsViewFeed implements ViewFeed {
     this.outOfStepSince = undefined;
     for (const listener of [...this.listeners]) this.notify(() => listener.delta(delta));
     return true;
+  }
+
+  // Collects the parts of a delta in order: the delta once the last arrived.
+  // A part that follows no earlier part of its delta is an orphan, unless it
+  // belongs to a delta our view already holds (a snapshot taken amid its parts).
+  private gather(message: DeltaPart): ViewDelta | 'none' | 'orphan' {
+    const { index, count, from, to } = message.part;
+    const before = this.parts[this.parts.length - 1]?.part;
+    if (index === 0) this.parts = [message];
+    else if (before && before.from === from && before.to === to && before.count === count && before.index === index - 1) this.parts.push(message);
+    else {
+      this.parts = [];
+      return to <= this.view!.version ? 'none' : 'orphan';
+    }
+    return index === count - 1 ? joinShares(this.parts.map((p) => p.share))! : 'none';
   }
 
   private onHeartbeat(text: string): void {

@@ -11,6 +11,7 @@ import type { Logger } from './logger.js';
 import { applyDelta, mergeDeltas, type DnsView, type ViewDelta, type ViewFeed } from './view.js';
 import {
   DELTA_MAX_AGE_MS,
+  deltaMessages,
   deltaMsgId,
   encodeSnapshot,
   onConnectionChange,
@@ -26,15 +27,22 @@ import { backoffDelay } from './backoff.js';
 
 const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
 const PENDING_SNAPSHOTS = 4; // queued deltas, in snapshotEvery, before a snapshot replaces them
-const MERGED_DELTA_BYTES = 256 * 1024; // queued deltas merge into one message up to this size
+const MERGED_DELTA_CHANGES = 1000; // queued deltas merge into one up to this many services changed
 const PAYLOAD_HEADROOM = 1024; // NATS headers and the JetStream message id
+
+// What a frontend applies at once: upserted and removed services and overlay entries.
+function changeCount(delta: ViewDelta): number {
+  let n = Object.keys(delta.services.upsert).length + delta.services.remove.length;
+  for (const change of Object.values(delta.views ?? {})) n += Object.keys(change.upsert).length + change.remove.length;
+  return n;
+}
 
 // The message that publishes the first `count` queued deltas as one.
 interface DeltaMessage {
   first: ViewDelta;
   count: number;
   delta: ViewDelta;
-  text: string;
+  messages: Uint8Array[]; // the delta, or its parts when it is too big for one NATS message
 }
 
 export class NatsViewPublisher {
@@ -49,7 +57,7 @@ export class NatsViewPublisher {
   private snapshotDue = false;
   private deltasSinceSnapshot = 0;
   private snapshotTimer: NodeJS.Timeout | undefined;
-  private publishedVersion: number | undefined; // newest version in NATS, announced by heartbeats
+  private publishedVersion: number | undefined; // newest version followers can reach, announced by heartbeats
   private readonly heartbeat: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
   private readonly publishing: Promise<void>;
@@ -178,35 +186,36 @@ export class NatsViewPublisher {
     if (this.attempt?.first !== this.pending[0]) this.attempt = this.nextMessage();
     const message = this.attempt;
     if (!message) return;
-    const ack = await this.js.publish(this.dist.deltaSubject, message.text, { msgID: deltaMsgId(message.delta), timeout: REQUEST_TIMEOUT_MS });
+    const id = deltaMsgId(message.delta);
+    for (const [index, data] of message.messages.entries()) {
+      const msgID = message.messages.length === 1 ? id : `${id}-part-${index}`;
+      const ack = await this.js.publish(this.dist.deltaSubject, data, { msgID, timeout: REQUEST_TIMEOUT_MS });
+      this.lastDeltaSeq = Math.max(this.lastDeltaSeq, ack.seq);
+    }
     if (this.pending[0] === message.first) this.pending.splice(0, message.count); // unless a snapshot replaced the queue meanwhile
     this.attempt = undefined;
-    this.lastDeltaSeq = Math.max(this.lastDeltaSeq, ack.seq);
     this.published(message.delta.to);
   }
 
-  // Merges queued deltas while they merge and stay small. A delta too big
-  // for one NATS message turns into a snapshot (undefined).
+  // Merges queued deltas while they merge and stay small. A delta with one
+  // service too big for a NATS message turns into a snapshot (undefined).
   private nextMessage(): DeltaMessage | undefined {
     const first = this.pending[0]!;
     const maxPayload = (this.nc.info?.max_payload ?? Infinity) - PAYLOAD_HEADROOM;
-    const message: DeltaMessage = { first, count: 1, delta: first, text: JSON.stringify(first) };
-    if (message.text.length > maxPayload) {
-      this.logger.warn({ from: first.from, to: first.to, bytes: message.text.length, maxPayload }, 'view delta over the NATS max_payload; publishing a snapshot instead');
-      this.pending = [];
-      this.snapshotDue = true;
-      return undefined;
-    }
-    // How many follow on and fit: a merged delta is no bigger than its parts.
+    // How many follow on and fit: a merged delta has no more changes than its parts.
     let count = 1;
-    for (let bytes = message.text.length; count < this.pending.length; count++) {
-      const next = this.pending[count]!;
-      bytes += JSON.stringify(next).length;
-      if (this.pending[count - 1]!.clusters || bytes > Math.min(MERGED_DELTA_BYTES, maxPayload)) break;
+    for (let changes = changeCount(first); count < this.pending.length; count++) {
+      changes += changeCount(this.pending[count]!);
+      if (this.pending[count - 1]!.clusters || changes > MERGED_DELTA_CHANGES) break;
     }
-    if (count === 1) return message;
-    const delta = mergeDeltas(this.pending.slice(0, count))!;
-    return { first, count, delta, text: JSON.stringify(delta) };
+    const delta = count === 1 ? first : mergeDeltas(this.pending.slice(0, count))!;
+    const messages = deltaMessages(delta, maxPayload);
+    if (messages) return { first, count, delta, messages };
+    this.logger.warn({ from: delta.from, to: delta.to, maxPayload }, 'view delta with a service over the NATS max_payload; publishing a snapshot instead');
+    this.pending = [];
+    this.snapshotDue = true;
+    this.deltasHeldUntil = this.view!.version;
+    return undefined;
   }
 
   private startSnapshot(): void {
@@ -237,8 +246,13 @@ export class NatsViewPublisher {
       this.snapshotDue = true;
       throw err;
     }
-    if (this.deltasHeldUntil !== undefined && position.version >= this.deltasHeldUntil) this.deltasHeldUntil = undefined;
-    this.published(position.version);
+    // Followers need this snapshot only when deltas were dropped: then heartbeats
+    // announce it, and those left behind load it. Otherwise they follow the
+    // deltas, which reach its version soon, instead of loading the whole view.
+    if (this.deltasHeldUntil !== undefined && position.version >= this.deltasHeldUntil) {
+      this.deltasHeldUntil = undefined;
+      this.published(position.version);
+    }
   }
 
   // Replacing an object purges its previous chunks, but a put cut short by a

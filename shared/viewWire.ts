@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
 import { isClusterId } from './events.js';
 import { isBinaryView, readView, writeView } from './viewSnapshot.js';
-import type { ClusterState, DnsView, ServiceOverlay, ServiceRecords, ViewDelta, ViewRecord } from './view.js';
+import { mergeDeltas, nameRecord, type ClusterState, type DnsView, type ServiceOverlay, type ServiceRecords, type ViewDelta, type ViewRecord } from './view.js';
 
 
 // Requests and retries of the view publisher and the view feed alike.
@@ -115,6 +115,137 @@ export function parseDelta(text: string): ViewDelta | undefined {
   return isViewDelta(v) ? v : undefined;
 }
 
+// Deltas in format 2: "MCSD", the format, a JSON head (after its length as
+// 4 bytes) with what is small (versions, part, cluster list, namespaces,
+// removals, observation times), then the upserted records as a view in the
+// snapshot's format (viewSnapshot.ts): a quarter of their JSON, read in three
+// quarters of the time. Aggregators sent format 1, a delta as JSON text,
+// before; frontends read both, and one that predates format 2 takes such a
+// message for garbage and checks the snapshot. A delta too big for one NATS
+// message travels as consecutive parts, each holding a share of its changes,
+// applied once all arrived.
+const DELTA_MAGIC = Buffer.from('MCSD', 'latin1');
+const DELTA_FORMAT = 2;
+const HEAD_AT = DELTA_MAGIC.length + 1 + 4;
+
+export interface DeltaPart {
+  part: { from: number; to: number; index: number; count: number };
+  share: ViewDelta; // from/to as the whole delta's
+}
+
+interface DeltaHead {
+  from: number;
+  to: number;
+  part?: { index: number; count: number };
+  clusters?: ClusterState[];
+  namespaces?: { add: string[]; remove: string[] };
+  remove: string[];
+  views?: Record<string, string[]>; // per cluster, the overlay entries removed
+  observedAt?: number[];
+}
+
+// A message of the delta stream: a whole delta or a part of one, in either format.
+export function parseDeltaMessage(data: Uint8Array): ViewDelta | DeltaPart | undefined {
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (!DELTA_MAGIC.equals(bytes.subarray(0, DELTA_MAGIC.length))) return parseDelta(bytes.toString('utf8'));
+  if (bytes[DELTA_MAGIC.length] !== DELTA_FORMAT || bytes.length < HEAD_AT) return undefined;
+  const bodyAt = HEAD_AT + bytes.readUInt32BE(HEAD_AT - 4);
+  const head = parseJson(bytes.toString('utf8', HEAD_AT, bodyAt));
+  if (!isDeltaHead(head)) return undefined;
+  let body: DnsView;
+  try {
+    body = readView(bytes.subarray(bodyAt));
+  } catch {
+    return undefined;
+  }
+  if (body.version !== head.to) return undefined;
+  const { from, to, part, clusters, namespaces, remove, views, observedAt } = head;
+  const delta: ViewDelta = { from, to, services: { upsert: body.services, remove } };
+  if (clusters) delta.clusters = clusters;
+  if (namespaces) delta.namespaces = namespaces;
+  const changed = new Set([...Object.keys(views ?? {}), ...Object.keys(body.views ?? {})]);
+  if (changed.size > 0) {
+    delta.views = Object.fromEntries([...changed].map((id) => [id, { upsert: body.views?.[id] ?? nameRecord(), remove: views?.[id] ?? [] }]));
+  }
+  if (observedAt) delta.observedAt = observedAt;
+  return part ? { part: { from, to, index: part.index, count: part.count }, share: delta } : delta;
+}
+
+// Checked as a delta without upserts (the body's records are checked as read).
+function isDeltaHead(v: unknown): v is DeltaHead {
+  if (!isObject(v) || !isStringArray(v.remove)) return false;
+  const part = v.part;
+  if (part !== undefined && !(isObject(part) && isSequence(part.index) && isSequence(part.count) && part.index < part.count)) return false;
+  if (v.views !== undefined && !isPerCluster(v.views, isStringArray)) return false;
+  const views = v.views && Object.fromEntries(Object.entries(v.views).map(([id, remove]) => [id, { upsert: {}, remove }]));
+  return isViewDelta({ ...v, services: { upsert: {}, remove: v.remove }, views }, { share: part !== undefined });
+}
+
+function encodeDelta(delta: ViewDelta, part?: DeltaHead['part']): Buffer {
+  const { from, to, services, views, ...rest } = delta;
+  const head: DeltaHead = { from, to, ...(part && { part }), remove: services.remove, ...rest };
+  if (views) head.views = Object.fromEntries(Object.entries(views).map(([id, change]) => [id, change.remove]));
+  const overlays = views && Object.fromEntries(Object.entries(views).map(([id, change]) => [id, change.upsert]));
+  const headBytes = Buffer.from(JSON.stringify(head));
+  const prefix = Buffer.alloc(HEAD_AT);
+  DELTA_MAGIC.copy(prefix);
+  prefix[DELTA_MAGIC.length] = DELTA_FORMAT;
+  prefix.writeUInt32BE(headBytes.length, HEAD_AT - 4);
+  const body = writeView({ version: to, clusters: [], namespaces: [], services: services.upsert, ...(overlays && { views: overlays }) });
+  return Buffer.concat([prefix, headBytes, body]);
+}
+
+// The messages that publish `delta`: itself, or parts of at most maxBytes
+// each; undefined when one service's records alone would not fit.
+export function deltaMessages(delta: ViewDelta, maxBytes: number): Buffer[] | undefined {
+  const whole = encodeDelta(delta);
+  if (whole.length <= maxBytes) return [whole];
+  const changes = changesOf(delta);
+  // Shares of as many changes each; more of them while one is too big.
+  for (let count = Math.ceil(whole.length / maxBytes) + 1; ; count = Math.min(2 * count, changes.length)) {
+    const shares = shareOut(delta, changes, count);
+    const parts = shares.map((share, index) => encodeDelta(share, { index, count: shares.length }));
+    if (parts.every((p) => p.length <= maxBytes)) return parts;
+    if (count >= changes.length) return undefined;
+  }
+}
+
+type Change = (share: ViewDelta) => void;
+
+// Each removal and upsert of a delta, as what puts it into a share.
+function changesOf({ services, views }: ViewDelta): Change[] {
+  const overlay = (share: ViewDelta, id: string) => ((share.views ??= {})[id] ??= { upsert: nameRecord(), remove: [] });
+  return [
+    ...services.remove.map((key): Change => (share) => void share.services.remove.push(key)),
+    ...Object.entries(services.upsert).map(([key, records]): Change => (share) => void (share.services.upsert[key] = records)),
+    ...Object.entries(views ?? {}).flatMap(([id, change]) => [
+      ...change.remove.map((key): Change => (share) => void overlay(share, id).remove.push(key)),
+      ...Object.entries(change.upsert).map(([key, records]): Change => (share) => void (overlay(share, id).upsert[key] = records)),
+    ]),
+  ];
+}
+
+// The changes dealt out in order into `count` shares. The cluster list,
+// namespaces and observation times go with the last share, so that
+// mergeDeltas joins the shares back into the delta.
+function shareOut(delta: ViewDelta, changes: Change[], count: number): ViewDelta[] {
+  const { from, to, services, views, ...last } = delta;
+  const each = Math.max(1, Math.ceil(changes.length / count));
+  const shares: ViewDelta[] = [];
+  for (let first = 0; first < changes.length || shares.length === 0; first += each) {
+    const share: ViewDelta = { from, to, services: { upsert: nameRecord(), remove: [] } };
+    for (const put of changes.slice(first, first + each)) put(share);
+    shares.push(share);
+  }
+  Object.assign(shares[shares.length - 1]!, last);
+  return shares;
+}
+
+// The delta whose shares (in order) these are.
+export function joinShares(shares: ViewDelta[]): ViewDelta | undefined {
+  return mergeDeltas(shares.map((share, index) => (index === 0 ? share : { ...share, from: share.to })));
+}
+
 // A snapshot is the view in format 2 (viewSnapshot.ts), gzipped: every
 // frontend downloads it when it starts, and decoding it is most of a cold
 // start. Compressed off the event loop; the view is serialised before this
@@ -160,10 +291,11 @@ export function isDnsView(v: unknown): v is DnsView {
   );
 }
 
-function isViewDelta(v: unknown): v is ViewDelta {
+// A share of a delta (see DeltaPart) may leave the cluster list to another share.
+function isViewDelta(v: unknown, { share = false } = {}): v is ViewDelta {
   if (!isObject(v) || !isSequence(v.from) || !isSequence(v.to) || v.to < v.from) return false;
   // A delta to the same version carries a new cluster list and nothing else.
-  if (v.to === v.from && v.clusters === undefined) return false;
+  if (v.to === v.from && v.clusters === undefined && !share) return false;
   if (v.clusters !== undefined && !(Array.isArray(v.clusters) && v.clusters.every(isClusterState))) return false;
   if (v.namespaces !== undefined && !(isObject(v.namespaces) && isStringArray(v.namespaces.add) && isStringArray(v.namespaces.remove))) {
     return false;

@@ -232,6 +232,21 @@ describe('JetStreamEventLog', { skip: missing }, () => {
     }
   });
 
+  // The aggregator applies (and publishes a view delta for) each batch: a backlog must not come three events at a time.
+  it('gives a follower that fell behind the backlog in batches as large as its pulls', async () => {
+    const log = await JetStreamEventLog.open(nc, { prefix: freshPrefix() });
+    for (let n = 1; n <= 3000; n += 500) await log.append(items(n, n + 499));
+    const batches: number[] = [];
+    const controller = new AbortController();
+    for await (const batch of log.follow(1, controller.signal)) {
+      batches.push(batch.length);
+      if (batches.reduce((a, b) => a + b, 0) === 3000) controller.abort();
+    }
+    // Three per batch were 1,000 batches; a busy machine delivers a pull in a few dozen.
+    assert.ok(batches.length < 100, `${batches.length} batches: ${batches.join(' ')}`);
+    await log.close();
+  });
+
   it('ends a follower with an error when the log is closed under it', async () => {
     const prefix = freshPrefix();
     const log = await JetStreamEventLog.open(nc, { prefix });

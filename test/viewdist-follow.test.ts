@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { ViewDistributionOptions } from '../shared/viewWire.js';
+import { deltaMessages, type ViewDistributionOptions } from '../shared/viewWire.js';
 import { natsServerMissing } from './support/natsServer.js';
 import { capturedLogger, DrivenFeed, eventually, inStep, recorder, sampleView, ViewDistHarness } from './viewdist-support.js';
 
@@ -92,6 +92,32 @@ describe('following the view over NATS', { skip: natsServerMissing() }, () => {
     await inStep(source, got);
     assert.ok(log.messages().includes('gap in the view deltas; checking the snapshot'));
     assert.equal(got.snapshots, 1, 'the snapshot, older than the view, was not delivered again');
+  });
+
+  it('a part of a delta without the parts before it: skipped when the view holds the delta, else the snapshot is checked', async () => {
+    const source = new DrivenFeed(sampleView(50));
+    await nats.publisher(source, OPTS);
+    const log = capturedLogger();
+    const { got } = await nats.follower(OPTS, log.logger);
+    source.advance(5);
+    await inStep(source, got);
+
+    const v = source.view.version;
+    const admin = await nats.connection('admin');
+    // The second of the parts of a delta of 2,000 services.
+    const part = (from: number, to: number) => deltaMessages({ from, to, services: { upsert: sampleView(2000, 3).services, remove: [] } }, 65536)![1]!;
+    admin.publish('mcsdns.view.delta', part(v - 1, v)); // as after a snapshot taken amid a delta's parts
+    await admin.flush();
+    source.advance(5);
+    await inStep(source, got);
+    assert.deepEqual(log.messages().filter((m) => m.includes('part')), []);
+
+    admin.publish('mcsdns.view.delta', part(source.view.version, source.view.version + 1));
+    await admin.flush();
+    source.advance(5);
+    await inStep(source, got);
+    assert.ok(log.messages().includes('a part of a view delta without the parts before it; checking the snapshot'));
+    assert.equal(got.snapshots, 1);
   });
 
   it('a garbled delta is skipped and the follower stays correct', async () => {

@@ -3,7 +3,7 @@
 // or as NATS JetStream + aggregator + agents + frontends. BENCH_PROFILE_DIR
 // profiles every mcsdns child (cpuProfile.ts; one directory per role);
 // BENCH_LOG_DIR keeps each child's log lines there.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { StandInApiServer } from '../../test/k8s/apiServer.js';
@@ -142,6 +142,18 @@ export async function whenReady(endpoint: DnsEndpoint, timeoutMs: number): Promi
     if (Date.now() > deadline) throw new Error(`${endpoint.name} not ready after ${timeoutMs} ms (last status ${status})`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+// This process's children running `command` (Linux), such as the nats-server a NatsServer started.
+export function childPids(command: string): number[] {
+  const children = readdirSync('/proc/self/task').flatMap((task) => readFileSync(`/proc/self/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  return children.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === command;
+    } catch {
+      return false;
+    }
+  });
 }
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux

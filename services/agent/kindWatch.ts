@@ -44,6 +44,8 @@ export class KindWatch {
   private epoch = 0;
   // key → trimmed JSON of what was last published for it; absent = not present downstream.
   private published = new Map<string, string>();
+  // The items of the last list: published with it, so the informer's adds for them are not trimmed again.
+  private listed = new WeakSet<object>();
   // key → resourceVersion last logged as impossible to trim, so each version is logged once.
   private readonly rejected = new Map<string, string>();
   private synced = false;
@@ -123,6 +125,7 @@ export class KindWatch {
     }
     this.epoch = epoch;
     this.published = published;
+    this.listed = new WeakSet(list.items);
     this.ctx.queue.enqueue([this.syncEvent('sync-begin', epoch, observedAt), ...upserts, this.syncEvent('sync-end', epoch, observedAt)]);
     await this.ctx.queue.flushed();
     if (this.stopping) throw new StoppedError();
@@ -135,7 +138,7 @@ export class KindWatch {
   }
 
   private changed(raw: KubernetesObject): void {
-    if (this.stopping) return;
+    if (this.stopping || this.listed.has(raw)) return;
     const found = this.trim(raw);
     if (!found) {
       this.forget(raw); // no longer meaningful for DNS

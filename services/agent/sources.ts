@@ -4,7 +4,6 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
-  DiscoveryV1Api,
   HttpMethod,
   IsomorphicFetchHttpLibrary,
   ServerConfiguration,
@@ -34,13 +33,15 @@ export function serviceImportSource(kc: KubeConfig, version: ServiceImportVersio
   };
 }
 
+// Listed as plain JSON, as the watch delivers them: client-node's model
+// classes for 100,000 endpoints cost the agent another quarter second of CPU.
 export function endpointSliceSource(kc: KubeConfig): KindSource {
-  const api = kc.makeApiClient(DiscoveryV1Api);
+  const api = kc.makeApiClient(CustomObjectsApi);
   return {
     kind: 'EndpointSlice',
     path: '/apis/discovery.k8s.io/v1/endpointslices',
     labelSelector: SERVICE_NAME_LABEL,
-    list: () => api.listEndpointSliceForAllNamespaces({ labelSelector: SERVICE_NAME_LABEL }),
+    list: () => api.listClusterCustomObject({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', labelSelector: SERVICE_NAME_LABEL }),
   };
 }
 
