@@ -16,6 +16,27 @@ describe('following the view over NATS', { skip: natsServerMissing() }, () => {
   beforeEach(async () => (nats = await ViewDistHarness.start()));
   afterEach(() => nats.stop());
 
+  // A publisher of a 50-service view, a follower in step with it after
+  // `advance` deltas, and `inject`: publishes messages to the delta stream by
+  // hand (stored before the next delta), then moves the source on and waits
+  // for the follower to catch up.
+  async function garbageTest(advance: number) {
+    const source = new DrivenFeed(sampleView(50));
+    await nats.publisher(source, OPTS);
+    const log = capturedLogger();
+    const { got } = await nats.follower(OPTS, log.logger);
+    source.advance(advance);
+    await inStep(source, got);
+    const admin = await nats.connection('admin');
+    const inject = async (...messages: (string | Uint8Array)[]) => {
+      for (const m of messages) admin.publish('mcsdns.view.delta', m);
+      await admin.flush();
+      source.advance(advance);
+      await inStep(source, got);
+    };
+    return { source, got, log, inject };
+  }
+
   it('delivers the snapshot, then every delta in order, and ends equal to the source', async () => {
     const source = new DrivenFeed(sampleView(200));
     await nats.publisher(source, OPTS);
@@ -77,63 +98,30 @@ describe('following the view over NATS', { skip: natsServerMissing() }, () => {
   });
 
   it('a delta with the wrong `from` is not applied; the follower checks the snapshot and stays correct', async () => {
-    const source = new DrivenFeed(sampleView(50));
-    await nats.publisher(source, OPTS);
-    const log = capturedLogger();
-    const { got } = await nats.follower(OPTS, log.logger);
-    source.advance(20);
-    await inStep(source, got);
-
+    const { source, got, log, inject } = await garbageTest(20);
     const v = source.view.version;
-    const admin = await nats.connection('admin');
-    admin.publish('mcsdns.view.delta', JSON.stringify({ from: v + 5, to: v + 6, services: { upsert: {}, remove: ['ns-1/svc-1'] } }));
-    await admin.flush(); // stored before the next delta
-    source.advance(20);
-    await inStep(source, got);
+    await inject(JSON.stringify({ from: v + 5, to: v + 6, services: { upsert: {}, remove: ['ns-1/svc-1'] } }));
     assert.ok(log.messages().includes('gap in the view deltas; checking the snapshot'));
     assert.equal(got.snapshots, 1, 'the snapshot, older than the view, was not delivered again');
   });
 
   it('a part of a delta without the parts before it: skipped when the view holds the delta, else the snapshot is checked', async () => {
-    const source = new DrivenFeed(sampleView(50));
-    await nats.publisher(source, OPTS);
-    const log = capturedLogger();
-    const { got } = await nats.follower(OPTS, log.logger);
-    source.advance(5);
-    await inStep(source, got);
-
+    const { source, got, log, inject } = await garbageTest(5);
     const v = source.view.version;
-    const admin = await nats.connection('admin');
     // The second of the parts of a delta of 2,000 services.
     const part = (from: number, to: number) => deltaMessages({ from, to, services: { upsert: sampleView(2000, 3).services, remove: [] } }, 65536)![1]!;
-    admin.publish('mcsdns.view.delta', part(v - 1, v)); // as after a snapshot taken amid a delta's parts
-    await admin.flush();
-    source.advance(5);
-    await inStep(source, got);
+    await inject(part(v - 1, v)); // as after a snapshot taken amid a delta's parts
     assert.deepEqual(log.messages().filter((m) => m.includes('part')), []);
 
-    admin.publish('mcsdns.view.delta', part(source.view.version, source.view.version + 1));
-    await admin.flush();
-    source.advance(5);
-    await inStep(source, got);
+    await inject(part(source.view.version, source.view.version + 1));
     assert.ok(log.messages().includes('a part of a view delta without the parts before it; checking the snapshot'));
     assert.equal(got.snapshots, 1);
   });
 
   it('a garbled delta is skipped and the follower stays correct', async () => {
-    const source = new DrivenFeed(sampleView(50));
-    await nats.publisher(source, OPTS);
-    const log = capturedLogger();
-    const { got } = await nats.follower(OPTS, log.logger);
-    source.advance(5);
-    await inStep(source, got);
-
-    const admin = await nats.connection('admin');
-    admin.publish('mcsdns.view.delta', new Uint8Array([0xff, 0x00, 0x7b, 0x22, 0xfe]));
-    admin.publish('mcsdns.view.delta', JSON.stringify({ from: source.view.version, to: source.view.version + 1, services: { upsert: { x: 1 } } }));
-    await admin.flush(); // both stored before the next delta
-    source.advance(5);
-    await inStep(source, got);
+    const { source, got, log, inject } = await garbageTest(5);
+    const v = source.view.version;
+    await inject(new Uint8Array([0xff, 0x00, 0x7b, 0x22, 0xfe]), JSON.stringify({ from: v, to: v + 1, services: { upsert: { x: 1 } } }));
     assert.equal(log.messages().filter((m) => m === 'view delta does not parse; skipping it, checking the snapshot').length, 2);
     assert.equal(got.snapshots, 1);
     assert.deepEqual(got.misfits, []);
