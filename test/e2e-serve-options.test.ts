@@ -101,8 +101,10 @@ describe('mcsdns serve --corefile, fallthrough and answer options', () => {
 
   it('writes read-model checkpoints from its worker thread, each named by the sequence it holds', async () => {
     const checkpoints = join(dir, 'data', 'checkpoints');
-    const files = await eventually(async () => (existsSync(checkpoints) ? readdirSync(checkpoints) : []), (f) => f.some((n) => /^readmodel-\d{12}\.db$/.test(n)), 15000, 'a checkpoint');
-    assert.ok(serve.lines.some((l) => l.includes('read model checkpoint written')));
+    // Logged once the worker has renamed the finished copy into place.
+    await serve.waitForLine(/read model checkpoint written/);
+    const files = existsSync(checkpoints) ? readdirSync(checkpoints) : [];
+    assert.ok(files.some((n) => /^readmodel-\d{12}\.db$/.test(n)), `a checkpoint among ${files.join(', ')}`);
     const file = files.find((n) => /^readmodel-\d{12}\.db$/.test(n))!;
     const db = new Database(join(checkpoints, file), { readonly: true });
     assert.equal(db.prepare('SELECT last_applied_seq FROM meta').pluck().get(), Number(file.slice(10, 22)));
