@@ -85,6 +85,30 @@ export function eventId(e: ChangeEvent): string {
   return `${e.cluster}/${e.kind}/${e.epoch}/${e.op}/${e.namespace}/${e.name}/${e.resourceVersion}`;
 }
 
+// The JSON text of a trimmed object, written once per object: the agent
+// compares an object with what it published by this text, and the event that
+// publishes the object reuses it. (Objects in events are never changed.)
+const objectTexts = new WeakMap<object, string>();
+export function objectJson(object: object): string {
+  let text = objectTexts.get(object);
+  if (text === undefined) {
+    text = JSON.stringify(object);
+    objectTexts.set(object, text);
+  }
+  return text;
+}
+
+// An event's JSON text; an upsert's object is written once (objectJson).
+export function encodeEvent(e: ChangeEvent): string {
+  if (e.op !== 'upsert') return JSON.stringify(e);
+  const text = JSON.stringify;
+  return (
+    `{"v":${e.v},"cluster":${text(e.cluster)},"kind":${text(e.kind)},"observedAt":${text(e.observedAt)},"epoch":${e.epoch},` +
+    `"namespace":${text(e.namespace)},"name":${text(e.name)},"uid":${text(e.uid)},"resourceVersion":${text(e.resourceVersion)},` +
+    `"op":"upsert","object":${objectJson(e.object)}}`
+  );
+}
+
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export function isDnsLabel(s: string): boolean {
   return LABEL.test(s);

@@ -9,9 +9,11 @@ export { Registry };
 const PREFIX = 'mcsdns_';
 
 // A registry holding this process's CPU, memory, event loop and GC metrics.
+// The event loop is sampled every 100 ms, not prom-client's 10: each sample
+// wakes an idle process, about 1% of a core at 100 a second.
 export function createRegistry(): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  collectDefaultMetrics({ register: registry, prefix: PREFIX, eventLoopMonitoringPrecision: 100 });
   return registry;
 }
 

@@ -4,13 +4,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventLogSink } from '../services/agent/agent.js';
-import { eventId, type ChangeEvent } from '../shared/events.js';
+import { encodeEvent, eventId, objectJson, type ChangeEvent } from '../shared/events.js';
 import { SqliteEventLog } from '../shared/sqliteEventLog.js';
 
 const base = { v: 1, cluster: 'east', observedAt: '2024-05-01T10:00:00.000Z', epoch: 1714557600000 } as const;
 const events: ChangeEvent[] = [
   { ...base, kind: 'Namespace', op: 'sync-begin', kinds: ['ServiceImport', 'Namespace'] },
   { ...base, kind: 'Namespace', op: 'upsert', namespace: '', name: 'prod', uid: 'u1', resourceVersion: '7', object: {} },
+  {
+    ...base,
+    kind: 'EndpointSlice',
+    namespace: 'prod',
+    name: 'db-x1',
+    uid: 'a "quoted" \u00e9 uid',
+    resourceVersion: '8',
+    op: 'upsert',
+    object: { serviceName: 'db', sourceCluster: 'west', addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'], hostname: 'db-0', ready: true }], ports: [] },
+  },
+  { ...base, kind: 'ServiceImport', namespace: 'prod', name: 'db', uid: 'u3', resourceVersion: '9', op: 'delete' },
   { ...base, kind: 'Namespace', op: 'sync-end', kinds: ['ServiceImport', 'Namespace'] },
 ];
 
@@ -31,5 +42,19 @@ describe('eventLogSink', () => {
       await log.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('encodeEvent', () => {
+  it('writes JSON that reads back as the event, for every op, escapes included', () => {
+    for (const e of events) assert.deepEqual(JSON.parse(encodeEvent(e)), e);
+  });
+
+  it('writes an object once and reuses its text for the event that carries it', () => {
+    const upsert = events[2]!;
+    assert.ok(upsert.op === 'upsert');
+    const text = objectJson(upsert.object);
+    assert.equal(text, JSON.stringify(upsert.object));
+    assert.ok(encodeEvent(upsert).endsWith(`"object":${text}}`));
   });
 });

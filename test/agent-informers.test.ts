@@ -177,6 +177,16 @@ describe('agent against the stand-in API server', { timeout: 15_000 }, () => {
     assert.deepEqual(ofKind(sink.events, 'EndpointSlice').filter((e) => e.op === 'upsert').map(label), ['upsert db-a1']);
   });
 
+  it('lists in pages of 500, all of them one sync epoch', async (t) => {
+    const names = Array.from({ length: 1100 }, (_, i) => `ns-${String(i).padStart(4, '0')}`);
+    const { server, agent, sink } = await setup(t, { seed: names.map(namespace) });
+    assert.equal(await agent.waitForSync(10_000), true);
+    assertSyncFrame(ofKind(sink.events, 'Namespace'), ALL_KINDS, names);
+    const lists = server.requests.filter((r) => r.path === '/api/v1/namespaces' && !/(^|&)watch=/.test(r.query)).map((r) => new URLSearchParams(r.query));
+    assert.deepEqual(lists.map((q) => q.get('limit')), ['500', '500', '500']);
+    assert.deepEqual(lists.map((q) => q.has('continue')), [false, true, true]);
+  });
+
   it('uses v1alpha1 when the cluster serves only v1alpha1', async (t) => {
     const { server, agent, sink } = await setup(t, { server: { serviceImportVersions: ['v1alpha1'] }, seed: [web] });
     assert.equal(await agent.waitForSync(5000), true);
@@ -261,6 +271,28 @@ describe('agent against the stand-in API server', { timeout: 15_000 }, () => {
     assert.deepEqual(kept, ['upsert web']);
     await server.waitForWatches(3);
     assert.ok(server.requests.some((r) => r.status === 410), 'the stand-in answered 410 Gone');
+  });
+
+  it('asks for bookmarks, so a dropped watch resumes from the last one without re-listing', async (t) => {
+    const { server, agent, sink } = await setup(t, { seed: [web, namespace('prod')] });
+    assert.equal(await agent.waitForSync(5000), true);
+    await server.waitForWatches(3);
+    server.upsert(namespace('later')); // moves the revision past what the ServiceImport list saw
+    await waitFor('the later namespace', () => sink.events.some((e) => e.op === 'upsert' && e.name === 'later'));
+    const before = sink.events.length;
+
+    server.expireHistory();
+    server.sendBookmarks();
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the bookmarks travel
+    server.dropWatches();
+    await server.waitForWatches(3);
+    server.upsert(serviceImport('web', { ...web.spec, ips: ['10.96.0.99'] }));
+    await waitFor('the change after the reconnect', () => sink.events.slice(before).some((e) => e.op === 'upsert' && e.name === 'web'));
+
+    assert.deepEqual(sink.events.slice(before).map(label), ['upsert web'], 'no sync epoch: nothing was listed again');
+    assert.ok(!server.requests.some((r) => r.status === 410), 'no 410 Gone');
+    const watches = server.requests.filter((r) => /(^|&)watch=true/.test(r.query));
+    assert.ok(watches.every((r) => new URLSearchParams(r.query).get('allowWatchBookmarks') === 'true'));
   });
 
   it('logs failed requests and recovers, at start and on a dropped watch', async (t) => {

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { ChangeEvent } from '../shared/events.js';
@@ -124,5 +125,35 @@ describe('PublishQueue', () => {
     const queue = new PublishQueue(recordingSink(), silentLogger, fast);
     await queue.flushed();
     assert.equal(await queue.close(10), 0);
+  });
+
+  it('publishes a change after a quiet spell at once, and a stream of changes a batch per interval', async () => {
+    const sink = recordingSink();
+    const queue = new PublishQueue(sink, silentLogger, fast, 500, 300);
+    const started = performance.now();
+    queue.enqueue(events(0, 1));
+    await queue.flushed();
+    assert.ok(performance.now() - started < 200, 'the first event did not wait for the interval');
+    for (let i = 1; i <= 20; i++) {
+      queue.enqueue(events(i, 1));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await queue.flushed();
+    assert.ok(performance.now() - started >= 290, 'the next batch waited for the interval');
+    assert.deepEqual(names(sink.accepted), names(events(0, 21)));
+    assert.ok(sink.calls.length <= 4, `${sink.calls.length} publishes for 21 events`);
+    assert.equal(await queue.close(100), 0);
+  });
+
+  it('close() ends the wait for the next interval', async () => {
+    const sink = recordingSink();
+    const queue = new PublishQueue(sink, silentLogger, fast, 500, 60_000);
+    queue.enqueue(events(0, 1));
+    await queue.flushed();
+    queue.enqueue(events(1, 1)); // waits for an interval of a minute
+    const started = performance.now();
+    assert.equal(await queue.close(50), 1);
+    assert.ok(performance.now() - started < 1000);
+    assert.deepEqual(names(sink.accepted), names(events(0, 1)));
   });
 });

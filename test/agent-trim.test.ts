@@ -157,6 +157,25 @@ describe('trimEndpointSlice', () => {
     assert.equal(JSON.stringify(trimEndpointSlice(a)), JSON.stringify(trimEndpointSlice(b)));
   });
 
+  it('orders endpoints by all their content, so endpoints sharing an address sort alike too', () => {
+    const endpoints = [
+      { addresses: ['10.0.0.1', '10.0.0.3'] },
+      { addresses: ['10.0.0.1'], hostname: 'b' },
+      { addresses: ['10.0.0.1'], hostname: 'a', conditions: { ready: false } },
+      { addresses: ['10.0.0.1'], hostname: 'a' },
+      { addresses: ['10.0.0.1'] },
+    ];
+    const trimmed = trimEndpointSlice(slice({ endpoints }));
+    assert.deepEqual(trimmed?.endpoints, [
+      { addresses: ['10.0.0.1'], ready: true },
+      { addresses: ['10.0.0.1'], hostname: 'a', ready: false },
+      { addresses: ['10.0.0.1'], hostname: 'a', ready: true },
+      { addresses: ['10.0.0.1'], hostname: 'b', ready: true },
+      { addresses: ['10.0.0.1', '10.0.0.3'], ready: true },
+    ]);
+    assert.equal(JSON.stringify(trimEndpointSlice(slice({ endpoints: [...endpoints].reverse() }))), JSON.stringify(trimmed));
+  });
+
   it('trims a client-node class instance (typed list item) like plain watch JSON', () => {
     const plain = {
       metadata: { name: 'db-abc', namespace: 'prod', resourceVersion: '7', uid: 'u1', labels: { [SERVICE_NAME_LABEL]: 'db' } },

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { EventLog } from '../../shared/eventLog.js';
-import { eventId, isClusterId, KINDS, type Kind } from '../../shared/events.js';
+import { encodeEvent, eventId, isClusterId, KINDS, type Kind } from '../../shared/events.js';
 import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { AgentMetrics } from '../../shared/metrics.js';
@@ -20,7 +20,7 @@ export type { EventSink } from './publishQueue.js';
 export function eventLogSink(log: EventLog): EventSink {
   return {
     async publish(events) {
-      await log.append(events.map((e) => ({ id: eventId(e), cluster: e.cluster, payload: JSON.stringify(e) })));
+      await log.append(events.map((e) => ({ id: eventId(e), cluster: e.cluster, payload: encodeEvent(e) })));
     },
   };
 }

@@ -5,7 +5,9 @@
 import { ListWatch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import {
   EVENT_SCHEMA_VERSION,
+  objectJson,
   type ChangeEvent,
+  type DeleteEvent,
   type Kind,
   type ObjectRef,
   type SyncEvent,
@@ -15,7 +17,7 @@ import type { Logger } from '../../shared/logger.js';
 import { backoffDelay, type BackoffOptions } from '../../shared/backoff.js';
 import { describeFailure } from './failure.js';
 import type { PublishQueue } from './publishQueue.js';
-import type { KindSource } from './sources.js';
+import type { KindSource, ListPage } from './sources.js';
 import { StoppableWatch } from './stoppableWatch.js';
 import { objectKey, objectRef, trimObject, type TrimmedObject } from './trim.js';
 
@@ -44,7 +46,7 @@ export class KindWatch {
   private epoch = 0;
   // key → trimmed JSON of what was last published for it; absent = not present downstream.
   private published = new Map<string, string>();
-  // The items of the last list: published with it, so the informer's adds for them are not trimmed again.
+  // What the last list gave the informer's cache: published with the list, so the informer's adds for them are skipped.
   private listed = new WeakSet<object>();
   // key → resourceVersion last logged as impossible to trim, so each version is logged once.
   private readonly rejected = new Map<string, string>();
@@ -108,33 +110,52 @@ export class KindWatch {
     }, delay);
   }
 
-  // The informer's list function: the whole list is published as one sync
-  // epoch before the informer sees it (and then calls add/update/delete).
+  // The informer's list function: one sync epoch, published page by page
+  // while the next page is on its way; once the sync-end is published, the
+  // informer gets the whole list, as names and versions only (all its cache
+  // needs), so that the objects of a page die young.
   private async list(): Promise<KubernetesListObject<KubernetesObject>> {
-    const list = await this.source.list();
-    if (this.stopping) throw new StoppedError();
     const epoch = this.ctx.nextEpoch();
-    const observedAt = new Date().toISOString();
     const published = new Map<string, string>();
-    const upserts: ChangeEvent[] = [];
-    for (const item of list.items) {
-      const found = this.trim(item);
-      if (!found) continue;
-      published.set(objectKey(found.ref), found.json);
-      upserts.push(this.upsertEvent(found.ref, found.object, epoch, observedAt));
+    const cached: KubernetesObject[] = [];
+    let next = this.fetchPage(undefined);
+    let resourceVersion: string | undefined;
+    let observedAt = '';
+    for (let pageNumber = 0; resourceVersion === undefined; pageNumber++) {
+      const page = await next;
+      if (this.stopping) throw new StoppedError();
+      if (page.continueToken === undefined) resourceVersion = page.resourceVersion;
+      else next = this.fetchPage(page.continueToken);
+      observedAt = new Date().toISOString();
+      const events: ChangeEvent[] = pageNumber === 0 ? [this.syncEvent('sync-begin', epoch, observedAt)] : [];
+      for (const item of page.items) {
+        cached.push(cacheEntry(item));
+        const found = this.trim(item);
+        if (!found) continue;
+        published.set(found.key, found.json);
+        events.push(this.upsertEvent(found.ref, found.object, epoch, observedAt));
+      }
+      this.ctx.queue.enqueue(events);
     }
+    this.ctx.queue.enqueue([this.syncEvent('sync-end', epoch, observedAt)]);
     this.epoch = epoch;
     this.published = published;
-    this.listed = new WeakSet(list.items);
-    this.ctx.queue.enqueue([this.syncEvent('sync-begin', epoch, observedAt), ...upserts, this.syncEvent('sync-end', epoch, observedAt)]);
+    this.listed = new WeakSet(cached);
     await this.ctx.queue.flushed();
     if (this.stopping) throw new StoppedError();
-    this.ctx.logger.info({ kind: this.kind, epoch, objects: upserts.length }, `${this.kind} listed and published`);
+    this.ctx.logger.info({ kind: this.kind, epoch, objects: published.size }, `${this.kind} listed and published`);
     if (!this.synced) {
       this.synced = true;
       this.ctx.onFirstSync(this.kind);
     }
-    return list;
+    return { metadata: { resourceVersion }, items: cached };
+  }
+
+  // A page asked for ahead of need: its failure is handled where it is awaited, or not at all when the list stopped first.
+  private fetchPage(continueToken: string | undefined): Promise<ListPage> {
+    const page = this.source.listPage(continueToken);
+    page.catch(() => undefined);
+    return page;
   }
 
   private changed(raw: KubernetesObject): void {
@@ -144,9 +165,8 @@ export class KindWatch {
       this.forget(raw); // no longer meaningful for DNS
       return;
     }
-    const key = objectKey(found.ref);
-    if (this.published.get(key) === found.json) return;
-    this.published.set(key, found.json);
+    if (this.published.get(found.key) === found.json) return;
+    this.published.set(found.key, found.json);
     this.ctx.queue.enqueue([this.upsertEvent(found.ref, found.object, this.epoch, new Date().toISOString())]);
   }
 
@@ -161,10 +181,10 @@ export class KindWatch {
   private forget(raw: KubernetesObject): void {
     const ref = objectRef(this.kind, raw);
     if (!ref || !this.published.delete(objectKey(ref))) return;
-    this.ctx.queue.enqueue([{ ...this.eventBase(this.epoch, new Date().toISOString()), ...ref, op: 'delete' }]);
+    this.ctx.queue.enqueue([this.deleteEvent(ref, this.epoch, new Date().toISOString())]);
   }
 
-  private trim(raw: KubernetesObject): { ref: ObjectRef; object: TrimmedObject; json: string } | undefined {
+  private trim(raw: KubernetesObject): { ref: ObjectRef; key: string; object: TrimmedObject; json: string } | undefined {
     const ref = objectRef(this.kind, raw);
     if (!ref) {
       this.ctx.logger.warn({ kind: this.kind }, `ignoring a ${this.kind} without name or namespace`);
@@ -172,8 +192,9 @@ export class KindWatch {
     }
     const object = trimObject(this.kind, raw, (reason) => this.logRejected(ref, reason));
     if (!object) return undefined;
-    this.rejected.delete(objectKey(ref));
-    return { ref, object, json: JSON.stringify(object) };
+    const key = objectKey(ref);
+    this.rejected.delete(key);
+    return { ref, key, object, json: objectJson(object) };
   }
 
   private logRejected(ref: ObjectRef, reason: string): void {
@@ -183,16 +204,27 @@ export class KindWatch {
     this.ctx.logger.warn({ kind: this.kind, object: key, resourceVersion: ref.resourceVersion, reason }, `ignoring a ${this.kind} that means nothing for DNS`);
   }
 
-  private eventBase(epoch: number, observedAt: string) {
-    return { v: EVENT_SCHEMA_VERSION, cluster: this.ctx.clusterId, kind: this.kind, observedAt, epoch } as const;
-  }
-
+  // Events are written as literals, fields in their JSON order: spreads cost more than the rest of an event.
   private syncEvent(op: SyncEvent['op'], epoch: number, observedAt: string): SyncEvent {
-    return { ...this.eventBase(epoch, observedAt), op, kinds: this.ctx.kinds };
+    return { v: EVENT_SCHEMA_VERSION, cluster: this.ctx.clusterId, kind: this.kind, observedAt, epoch, op, kinds: this.ctx.kinds };
   }
 
   private upsertEvent(ref: ObjectRef, object: TrimmedObject, epoch: number, observedAt: string): UpsertEvent {
+    const { namespace, name, uid, resourceVersion } = ref;
+    const { clusterId: cluster } = this.ctx;
     // trimObject(kind, …) returns the object type of that kind.
-    return { ...this.eventBase(epoch, observedAt), ...ref, op: 'upsert', object } as UpsertEvent;
+    return { v: EVENT_SCHEMA_VERSION, cluster, kind: this.kind, observedAt, epoch, namespace, name, uid, resourceVersion, op: 'upsert', object } as UpsertEvent;
   }
+
+  private deleteEvent(ref: ObjectRef, epoch: number, observedAt: string): DeleteEvent {
+    const { namespace, name, uid, resourceVersion } = ref;
+    const { clusterId: cluster } = this.ctx;
+    return { v: EVENT_SCHEMA_VERSION, cluster, kind: this.kind, observedAt, epoch, namespace, name, uid, resourceVersion, op: 'delete' };
+  }
+}
+
+// What the informer's cache keeps of a listed object: its identity and version.
+function cacheEntry(item: KubernetesObject): KubernetesObject {
+  const { name, namespace, uid, resourceVersion } = item.metadata ?? {};
+  return { metadata: { name, namespace, uid, resourceVersion } };
 }

@@ -1,12 +1,18 @@
 // The agent's one ordered path to its event sink: events leave in the order
 // they were queued, in batches, and a batch the sink refuses is retried as it
 // was, with backoff, until the sink takes it. Nothing is dropped or reordered.
+// Batches start at least PUBLISH_INTERVAL_MS apart: a change after a quiet
+// spell leaves at once, a stream of changes leaves a batch at a time (each
+// publish costs the agent, the log and the aggregator a wake-up or more).
 
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChangeEvent } from '../../shared/events.js';
 import type { Logger } from '../../shared/logger.js';
 import { backoffDelay, type BackoffOptions } from '../../shared/backoff.js';
 import { describeFailure } from './failure.js';
+
+const PUBLISH_INTERVAL_MS = 10;
 
 export interface EventSink {
   // Must keep order; may throw when the log is unavailable.
@@ -32,6 +38,7 @@ export class PublishQueue {
   private waiters: Waiter[] = [];
   private draining = false;
   private closed = false;
+  private lastPublishAt = -Infinity;
   private readonly abort = new AbortController();
 
   constructor(
@@ -39,6 +46,7 @@ export class PublishQueue {
     private readonly logger: Logger,
     private readonly backoff: BackoffOptions,
     private readonly maxBatch = 500,
+    private readonly intervalMs = PUBLISH_INTERVAL_MS,
   ) {}
 
   // Events queued and not yet accepted by the sink.
@@ -85,6 +93,7 @@ export class PublishQueue {
     try {
       await null; // lets events queued in the same tick join the first batch
       while (this.pending.length > 0 && !this.abort.signal.aborted) {
+        if (!(await this.nextSlot())) return;
         const batch = this.pending.slice(0, this.maxBatch);
         if (!(await this.publishUntilAccepted(batch))) return;
         this.pending.splice(0, batch.length);
@@ -95,6 +104,20 @@ export class PublishQueue {
       // In the same tick as the last look at `pending`, so no enqueue can slip between.
       this.draining = false;
     }
+  }
+
+  // Waits until intervalMs after the previous publish started; false when closed meanwhile.
+  private async nextSlot(): Promise<boolean> {
+    const wait = this.lastPublishAt + this.intervalMs - performance.now();
+    if (wait > 0) {
+      try {
+        await sleep(wait, undefined, { signal: this.abort.signal });
+      } catch {
+        return false;
+      }
+    }
+    this.lastPublishAt = performance.now();
+    return true;
   }
 
   // False when closed before the sink accepted the batch.

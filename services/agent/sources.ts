@@ -18,7 +18,24 @@ export interface KindSource {
   kind: Kind;
   path: string; // the collection the informer watches
   labelSelector?: string; // applied by the server, to the list and the watch alike
-  list(): Promise<KubernetesListObject<KubernetesObject>>;
+  // One page of the list: the first without a token, the next with the one the previous page carried.
+  listPage(continueToken: string | undefined): Promise<ListPage>;
+}
+
+export interface ListPage {
+  items: KubernetesObject[];
+  resourceVersion: string; // of the whole list, the same on every page
+  continueToken: string | undefined; // undefined on the last page
+}
+
+// Objects per list page, as client-go's reflector asks: a page is trimmed and
+// published while the next one is on its way, and its objects die young.
+const LIST_PAGE_SIZE = 500;
+
+// Typed lists name the token `_continue`, plain JSON `continue`.
+function pageOf(list: KubernetesListObject<KubernetesObject>): ListPage {
+  const meta = (list.metadata ?? {}) as { resourceVersion?: string; continue?: string; _continue?: string };
+  return { items: list.items ?? [], resourceVersion: meta.resourceVersion ?? '', continueToken: meta.continue || meta._continue || undefined };
 }
 
 export const MCS_GROUP = 'multicluster.x-k8s.io';
@@ -29,7 +46,7 @@ export function serviceImportSource(kc: KubeConfig, version: ServiceImportVersio
   return {
     kind: 'ServiceImport',
     path: `/apis/${MCS_GROUP}/${version}/serviceimports`,
-    list: () => api.listClusterCustomObject({ group: MCS_GROUP, version, plural: 'serviceimports' }),
+    listPage: async (_continue) => pageOf(await api.listClusterCustomObject({ group: MCS_GROUP, version, plural: 'serviceimports', limit: LIST_PAGE_SIZE, _continue })),
   };
 }
 
@@ -41,13 +58,16 @@ export function endpointSliceSource(kc: KubeConfig): KindSource {
     kind: 'EndpointSlice',
     path: '/apis/discovery.k8s.io/v1/endpointslices',
     labelSelector: SERVICE_NAME_LABEL,
-    list: () => api.listClusterCustomObject({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', labelSelector: SERVICE_NAME_LABEL }),
+    listPage: async (_continue) =>
+      pageOf(
+        await api.listClusterCustomObject({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', labelSelector: SERVICE_NAME_LABEL, limit: LIST_PAGE_SIZE, _continue }),
+      ),
   };
 }
 
 export function namespaceSource(kc: KubeConfig): KindSource {
   const api = kc.makeApiClient(CoreV1Api);
-  return { kind: 'Namespace', path: '/api/v1/namespaces', list: () => api.listNamespace() };
+  return { kind: 'Namespace', path: '/api/v1/namespaces', listPage: async (_continue) => pageOf(await api.listNamespace({ limit: LIST_PAGE_SIZE, _continue })) };
 }
 
 // From the group's discovery document (an APIGroup): v1beta1 when served, else v1alpha1.

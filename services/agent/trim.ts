@@ -40,6 +40,19 @@ function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+function compareTextLists(a: string[], b: string[]): number {
+  for (let i = 0; i < a.length && i < b.length; i++) {
+    const order = compareText(a[i]!, b[i]!);
+    if (order !== 0) return order;
+  }
+  return a.length - b.length;
+}
+
+// A total order on endpoint content (every field), so equal slices sort alike.
+function compareEndpoints(a: Endpoint, b: Endpoint): number {
+  return compareTextLists(a.addresses, b.addresses) || compareText(a.hostname ?? '', b.hostname ?? '') || Number(a.ready) - Number(b.ready);
+}
+
 function comparePorts(a: ServicePort, b: ServicePort): number {
   return a.port - b.port || compareText(a.protocol, b.protocol) || compareText(a.name, b.name);
 }
@@ -95,9 +108,7 @@ export function trimEndpointSlice(raw: unknown, reject?: RejectReason): Endpoint
   const endpoints = (Array.isArray(slice?.endpoints) ? slice.endpoints : [])
     .map(trimEndpoint)
     .filter((e): e is Endpoint => e !== undefined)
-    .map((e) => ({ endpoint: e, sortKey: JSON.stringify(e) }))
-    .sort((a, b) => compareText(a.sortKey, b.sortKey))
-    .map((e) => e.endpoint);
+    .sort(compareEndpoints);
   const sourceCluster = nonEmptyString(labels?.[SOURCE_CLUSTER_LABEL]);
   return {
     serviceName,
