@@ -4,9 +4,9 @@
 // path, then measures side by side, in rounds:
 //   projection: the aggregator's loop (log.follow, batches, Projection.applyBatch) into a fresh read model;
 //   raw:        better-sqlite3 upserts of the same rows, one prepared statement per table, same transaction size;
-// and once the whole aggregator (projection and view deltas). BENCH_NATS=1 adds
-// the JetStream append rate of the agent's publish path. Numbers only; nothing
-// here fails for being slow.
+// and once the whole aggregator (projection and view deltas; the whole log is
+// one backlog to it). BENCH_NATS=1 adds the JetStream append rate of the
+// agent's publish path. Numbers only; nothing here fails for being slow.
 //
 // Sizes: BENCH_EVENTS (200000), BENCH_SERVICES (20000), BENCH_CLUSTERS (3),
 // BENCH_HEADLESS (share of services, 0.25), BENCH_ENDPOINTS (per slice, 3),
@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { connect } from '@nats-io/transport-node';
 import { eventLogSink } from '../services/agent/agent.js';
 import { PublishQueue } from '../services/agent/publishQueue.js';
-import { Aggregator } from '../services/aggregator/aggregator.js';
+import { Aggregator, VIEW_DEFER_MS } from '../services/aggregator/aggregator.js';
 import { Projection } from '../services/aggregator/projection.js';
 import { ReadModel } from '../services/aggregator/readModel.js';
 import { DEFAULT_BACKOFF } from '../shared/backoff.js';
@@ -144,9 +144,9 @@ async function project(log: EventLog, dbPath: string, lastSeq: number): Promise<
   const projection = new Projection(model);
   const stop = new AbortController();
   try {
-    for await (const batch of log.follow(1, stop.signal)) {
-      for (let i = 0; i < batch.length; i += batchSize) projection.applyBatch(batch.slice(i, i + batchSize));
-      if (batch[batch.length - 1]!.seq >= lastSeq) stop.abort();
+    for await (const { events } of log.follow(1, stop.signal)) {
+      for (let i = 0; i < events.length; i += batchSize) projection.applyBatch(events.slice(i, i + batchSize));
+      if (events[events.length - 1]!.seq >= lastSeq) stop.abort();
     }
   } finally {
     model.close();
@@ -239,13 +239,16 @@ try {
   }
 
   const aggregatorDb = join(dir, 'aggregator.db');
+  let viewDeltas = 0;
   const aggregated = await measure(lastSeq, async () => {
     const aggregator = Aggregator.open({ log, dbPath: aggregatorDb, batchSize });
+    aggregator.subscribe({ snapshot: () => undefined, delta: () => viewDeltas++ });
     await aggregator.start();
     await aggregator.waitForSeq(lastSeq, 3_600_000);
     await aggregator.stop();
   });
   report('aggregator (projection + view)', aggregated, 'events');
+  console.log(`  ${viewDeltas} view deltas: one per catch-up, or per ${VIEW_DEFER_MS} ms of a long one`);
 
   const projectionRate = perSecond(bestProjection!);
   const ratio = projectionRate / perSecond(bestRaw!);

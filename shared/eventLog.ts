@@ -21,13 +21,21 @@ export interface StoredEvent {
   payload: string;
 }
 
+// What follow() delivers at once: events in order, and how many more the log
+// held beyond the last of them when it delivered them (0: the follower is
+// caught up), so that a follower can tell a backlog from a trickle.
+export interface FollowedBatch {
+  events: StoredEvent[]; // never empty
+  behind: number;
+}
+
 export interface EventLog {
   // Appends in order; all or nothing for one call.
   append(items: AppendItem[]): Promise<AppendResult[]>;
   // Events with seq >= fromSeq, oldest first, at most `limit`.
   read(fromSeq: number, limit: number): Promise<StoredEvent[]>;
   // Batches of events with seq >= fromSeq as they arrive, until the signal aborts.
-  follow(fromSeq: number, signal: AbortSignal): AsyncIterable<StoredEvent[]>;
+  follow(fromSeq: number, signal: AbortSignal): AsyncIterable<FollowedBatch>;
   // The first sequence whose time is at or after `time`; undefined when none is.
   seqAtTime(time: Date): Promise<number | undefined>;
   // The newest sequence, 0 when empty.

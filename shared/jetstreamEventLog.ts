@@ -16,7 +16,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { millis, nanos, type NatsConnection } from '@nats-io/transport-node';
-import type { AppendItem, AppendResult, EventLog, StoredEvent } from './eventLog.js';
+import type { AppendItem, AppendResult, EventLog, FollowedBatch, StoredEvent } from './eventLog.js';
 import { silentLogger, type Logger } from './logger.js';
 
 export interface JetStreamLogOptions {
@@ -161,7 +161,7 @@ export class JetStreamEventLog implements EventLog {
     });
   }
 
-  async *follow(fromSeq: number, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
+  async *follow(fromSeq: number, signal: AbortSignal): AsyncGenerator<FollowedBatch> {
     if (signal.aborted) return;
     this.assertOpen();
     const stop = new AbortController();
@@ -174,7 +174,7 @@ export class JetStreamEventLog implements EventLog {
       while (!stop.signal.aborted) {
         try {
           for await (const batch of this.pulledBatches(next, stop.signal)) {
-            next = batch[batch.length - 1]!.seq + 1;
+            next = batch.events[batch.events.length - 1]!.seq + 1;
             failures = 0;
             yield batch;
           }
@@ -270,7 +270,7 @@ export class JetStreamEventLog implements EventLog {
 
   // Batches from one ordered consumer, one bounded pull after another: the
   // next pull starts once the caller took the previous one's events.
-  private async *pulledBatches(from: number, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
+  private async *pulledBatches(from: number, signal: AbortSignal): AsyncGenerator<FollowedBatch> {
     const consumer = await this.js.consumers.get(this.stream, { opt_start_seq: from });
     try {
       while (!signal.aborted) {
@@ -279,7 +279,8 @@ export class JetStreamEventLog implements EventLog {
         signal.addEventListener('abort', stopPull);
         if (signal.aborted) stopPull();
         try {
-          for await (const batch of arrivedTogether(messages)) yield batch.map(storedEvent);
+          // The server tells with each message how many the stream held after it.
+          for await (const batch of arrivedTogether(messages)) yield { events: batch.map(storedEvent), behind: batch[batch.length - 1]!.info.pending };
         } finally {
           signal.removeEventListener('abort', stopPull);
           await messages.close();

@@ -51,12 +51,12 @@ export function serviceRecords(
   } else {
     const hosts = readyHosts(slices);
     if (hosts.size === 0) return undefined;
-    const all: string[] = [];
-    for (const addresses of hosts.values()) for (const a of addresses) all.push(a);
-    names.set(base, addressRecords(all));
+    const all = new Set<string>();
+    for (const addresses of hosts.values()) for (const a of addresses) all.add(a);
+    names.set(base, validAddressRecords(all));
     for (const [host, addresses] of hosts) {
       const target = `${host}.${base}`;
-      names.set(target, addressRecords(addresses));
+      names.set(target, validAddressRecords(addresses));
       ports.forEach((p, k) => {
         const srv: SrvRecord = { type: 'SRV', priority: 0, weight: 0, port: p.port, target };
         add(srvNames[k]!, srv);
@@ -70,9 +70,25 @@ export function serviceRecords(
   return { names: out };
 }
 
+// What records derive from: the distinct contents of imports and of slices.
+// Nothing else counts (an object held by several clusters counts once), so
+// the same contents give the same records.
+export interface RecordSources {
+  imports: Set<string>;
+  slices: Set<string>;
+}
+
+export interface Derivation {
+  sources: RecordSources;
+  records: ServiceRecords | undefined;
+}
+
 export interface ClusterServiceRecords {
   union: ServiceRecords | undefined; // what serviceRecords gives: every cluster's rows
   overlays: Record<string, ServiceRecords | null>; // cluster id → its records, only where they differ from the union
+  // What the union and each cluster's own records came from. Given back as
+  // `known`, records whose sources are the same are not derived again.
+  derivations: { union: Derivation; own: Record<string, Derivation> };
 }
 
 // One service as every cluster sees it, and as each of `clusters` sees it
@@ -86,34 +102,63 @@ export function serviceRecordsByCluster(
   imports: ImportRow[],
   slices: SliceRow[],
   clusters: readonly string[],
-  union = serviceRecords(namespace, name, imports, slices), // when the caller knows it already
+  known?: ClusterServiceRecords['derivations'],
 ): ClusterServiceRecords {
-  const overlays: ClusterServiceRecords['overlays'] = nameRecord();
-  if (clusters.length === 0) return { union, overlays };
-  // Each row's contents once: the same strings (their hashes kept) serve every cluster's comparison.
+  // Each row's contents once: the same strings (their hashes kept) serve every comparison.
   const importContents = imports.map((i) => i.json ?? JSON.stringify(i.object));
-  const sliceContents = slices.map((s) => `${sliceCluster(s)} ${s.json ?? JSON.stringify(s.object)}`);
-  const allImports = new Set(importContents);
-  const allSlices = new Set(sliceContents);
+  const sliceContents = slices.map(sliceContent);
+  const all = { imports: new Set(importContents), slices: new Set(sliceContents) };
+  const union = derive(known?.union, all, () => serviceRecords(namespace, name, imports, slices));
+  const own: Record<string, Derivation> = { ...known?.own };
+  const overlays: ClusterServiceRecords['overlays'] = nameRecord();
   for (const cluster of clusters) {
-    // The records depend only on which distinct objects there are: a cluster
-    // holding every one of them sees the union, with no second computation.
-    const ownImports = imports.filter((i) => i.cluster === cluster);
-    const ownSlices = slices.filter((s) => s.cluster === cluster);
-    if (holdsAll(imports, importContents, cluster, allImports) && holdsAll(slices, sliceContents, cluster, allSlices)) continue;
-    const own = serviceRecords(namespace, name, ownImports, ownSlices);
-    if (!sameRecords(own, union)) overlays[cluster] = own ?? null;
+    const sources = { imports: contentsOf(imports, importContents, cluster), slices: contentsOf(slices, sliceContents, cluster) };
+    // A cluster holding every distinct object sees the union, with no second computation.
+    if (sources.imports.size === all.imports.size && sources.slices.size === all.slices.size) {
+      delete own[cluster];
+      continue;
+    }
+    const ownRecords = () => serviceRecords(namespace, name, imports.filter((i) => i.cluster === cluster), slices.filter((s) => s.cluster === cluster));
+    const derived = (own[cluster] = derive(ownValue(own, cluster), sources, ownRecords));
+    if (!sameRecords(derived.records, union.records)) overlays[cluster] = derived.records ?? null;
   }
-  return { union, overlays };
+  return { union: union.records, overlays, derivations: { union, own } };
 }
 
-// Whether the rows of `cluster` hold every distinct content there is.
-function holdsAll(rows: readonly { cluster: string }[], contents: string[], cluster: string, all: Set<string>): boolean {
+function derive(known: Derivation | undefined, sources: RecordSources, records: () => ServiceRecords | undefined): Derivation {
+  return known && sameSources(known.sources, sources) ? known : { sources, records: records() };
+}
+
+// The distinct contents of the rows of `cluster`.
+function contentsOf(rows: readonly { cluster: string }[], contents: string[], cluster: string): Set<string> {
   const own = new Set<string>();
   rows.forEach((row, k) => {
     if (row.cluster === cluster) own.add(contents[k]!);
   });
-  return own.size === all.size;
+  return own;
+}
+
+// Own properties only: a cluster may well be called "constructor".
+function ownValue<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+function sameSources(a: RecordSources, b: RecordSources): boolean {
+  return sameSet(a.imports, b.imports) && sameSet(a.slices, b.slices);
+}
+
+function sameSet(a: Set<string>, b: Set<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+// A slice's content includes the cluster its endpoints are named after, which
+// its JSON holds when it names a valid source cluster (no new string then).
+function sliceContent(slice: SliceRow): string {
+  const json = slice.json ?? JSON.stringify(slice.object);
+  const source = slice.object.sourceCluster;
+  return source !== undefined && isDnsLabel(source.toLowerCase()) ? json : `${slice.cluster} ${json}`;
 }
 
 // The cluster id endpoint names of a slice carry: its source cluster, else the
@@ -137,14 +182,21 @@ function namedPorts(ports: ServicePort[]): ServicePort[] {
   return [...seen.values()];
 }
 
-// "<hostname>.<clusterid>" → the addresses of that cluster's ready endpoints
-// with that hostname. The same endpoint seen through two importing clusters
-// (same source cluster, same address) is counted once.
+// "<hostname>.<clusterid>" → the addresses (valid IPs) of that cluster's ready
+// endpoints with that hostname. The same endpoint seen through two importing
+// clusters (same source cluster, same address) is counted once; so is the
+// same slice, which is read once.
 function readyHosts(slices: SliceRow[]): Map<string, Set<string>> {
   const hosts = new Map<string, Set<string>>();
+  const read = new Set<string>();
   for (const slice of slices) {
     const object = slice.object;
     if (object.addressType === 'FQDN') continue;
+    if (slice.json !== undefined) {
+      const content = sliceContent(slice);
+      if (read.has(content)) continue;
+      read.add(content);
+    }
     const clusterId = sliceCluster(slice);
     for (const ep of object.endpoints) {
       if (!ep.ready) continue;
@@ -171,13 +223,25 @@ function addressRecords(ips: Iterable<string>): ViewRecord[] {
   return out;
 }
 
+// Addresses known to be IPv4 or IPv6, each once: only IPv6 has a colon.
+function validAddressRecords(ips: Set<string>): ViewRecord[] {
+  const out: ViewRecord[] = [];
+  for (const ip of ips) out.push(ip.includes(':') ? { type: 'AAAA', address: ip } : { type: 'A', address: ip });
+  return out;
+}
+
 // Sorted for a deterministic view; SRV weights share 100 within the RRset.
+// In place: the lists are this computation's own; SRV records are shared between two, so they are copied.
 function finishRRsets(records: ViewRecord[]): ViewRecord[] {
-  const srvCount = records.filter((r) => r.type === 'SRV').length;
+  let srvCount = 0;
+  for (const r of records) if (r.type === 'SRV') srvCount++;
   const weight = Math.max(1, Math.floor(100 / Math.max(1, srvCount)));
-  return records
-    .map((r) => (r.type === 'SRV' ? { ...r, weight } : r))
-    .sort(compareRecords);
+  if (srvCount > 0) {
+    records.forEach((r, k) => {
+      if (r.type === 'SRV') records[k] = { type: 'SRV', priority: r.priority, weight, port: r.port, target: r.target };
+    });
+  }
+  return records.length > 1 ? records.sort(compareRecords) : records;
 }
 
 function compareRecords(a: ViewRecord, b: ViewRecord): number {

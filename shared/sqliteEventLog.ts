@@ -2,7 +2,7 @@
 // process, no server to run). Other processes may append to the same file;
 // followers see those appends by polling.
 import Database from 'better-sqlite3';
-import type { AppendItem, AppendResult, EventLog, StoredEvent } from './eventLog.js';
+import type { AppendItem, AppendResult, EventLog, FollowedBatch, StoredEvent } from './eventLog.js';
 
 type Db = Database.Database;
 
@@ -114,15 +114,17 @@ export class SqliteEventLog implements EventLog {
     return this.readNow(fromSeq, limit);
   }
 
-  async *follow(fromSeq: number, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
+  async *follow(fromSeq: number, signal: AbortSignal): AsyncGenerator<FollowedBatch> {
     let next = fromSeq;
     while (!signal.aborted) {
       this.assertOpen();
-      const batch = this.readNow(next, this.followBatchSize);
-      const last = batch[batch.length - 1];
+      const events = this.readNow(next, this.followBatchSize);
+      const last = events[events.length - 1];
       if (last) {
         next = last.seq + 1;
-        yield batch;
+        // A short read found the end of the log; only a full one asks where the end is.
+        const behind = events.length < this.followBatchSize ? 0 : Math.max(0, (this.newest.get() ?? 0) - last.seq);
+        yield { events, behind };
       } else {
         await this.nextAppend(signal);
       }

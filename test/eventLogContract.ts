@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AppendItem, EventLog, StoredEvent } from '../shared/eventLog.js';
+import type { AppendItem, EventLog, FollowedBatch, StoredEvent } from '../shared/eventLog.js';
 
 export interface OpenedLog {
   log: EventLog;
@@ -30,7 +30,7 @@ function follower(log: EventLog, fromSeq: number) {
   const controller = new AbortController();
   const events: StoredEvent[] = [];
   const done = (async () => {
-    for await (const batch of log.follow(fromSeq, controller.signal)) events.push(...batch);
+    for await (const batch of log.follow(fromSeq, controller.signal)) events.push(...batch.events);
   })();
   async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -162,6 +162,18 @@ export function eventLogContract(name: string, open: () => Promise<OpenedLog>): 
       assert.deepEqual(f.events.slice(0, 5).map((e) => e.id), ['b', 'c', 'd', 'e', 'f']);
     });
 
+    it('says with each followed batch how many events the log holds beyond it', async () => {
+      await log.append(range(1, 30).map((n) => item(`e${n}`)));
+      const controller = new AbortController();
+      const batches: { last: number; behind: number }[] = [];
+      for await (const { events, behind } of log.follow(5, controller.signal)) {
+        batches.push({ last: events[events.length - 1]!.seq, behind });
+        if (behind === 0) controller.abort();
+      }
+      assert.deepEqual(batches.map((b) => b.behind), batches.map((b) => 30 - b.last));
+      assert.equal(batches.at(-1)?.last, 30);
+    });
+
     it('follows from an empty log', async () => {
       const f = follower(log, 1);
       await sleep(20);
@@ -184,7 +196,7 @@ export function eventLogContract(name: string, open: () => Promise<OpenedLog>): 
 
     it('yields nothing for an already aborted signal', async () => {
       await log.append([item('a')]);
-      const batches: StoredEvent[][] = [];
+      const batches: FollowedBatch[] = [];
       for await (const batch of log.follow(1, AbortSignal.abort())) batches.push(batch);
       assert.deepEqual(batches, []);
     });

@@ -207,7 +207,7 @@ describe('JetStreamEventLog', { skip: missing }, () => {
       const seen: StoredEvent[] = [];
       const controller = new AbortController();
       const following = (async () => {
-        for await (const batch of log.follow(1, controller.signal)) seen.push(...batch);
+        for await (const batch of log.follow(1, controller.signal)) seen.push(...batch.events);
       })();
       await until(() => seen.length >= 5);
       await own.halt();
@@ -232,16 +232,19 @@ describe('JetStreamEventLog', { skip: missing }, () => {
     }
   });
 
-  // The aggregator applies (and publishes a view delta for) each batch: a backlog must not come three events at a time.
-  it('gives a follower that fell behind the backlog in batches as large as its pulls', async () => {
+  // The aggregator applies each batch in a transaction, and derives the view once it is no longer behind:
+  // a backlog must not come three events at a time, and must say that it is one.
+  it('gives a follower that fell behind the backlog in batches as large as its pulls, each saying how many wait', async () => {
     const log = await JetStreamEventLog.open(nc, { prefix: freshPrefix() });
     for (let n = 1; n <= 3000; n += 500) await log.append(items(n, n + 499));
     const batches: number[] = [];
     const controller = new AbortController();
-    for await (const batch of log.follow(1, controller.signal)) {
-      batches.push(batch.length);
-      if (batches.reduce((a, b) => a + b, 0) === 3000) controller.abort();
+    for await (const { events, behind } of log.follow(1, controller.signal)) {
+      batches.push(events.length);
+      assert.equal(behind, 3000 - events[events.length - 1]!.seq);
+      if (behind === 0) controller.abort();
     }
+    assert.equal(batches.reduce((a, b) => a + b, 0), 3000);
     // Three per batch were 1,000 batches; a busy machine delivers a pull in a few dozen.
     assert.ok(batches.length < 100, `${batches.length} batches: ${batches.join(' ')}`);
     await log.close();

@@ -68,7 +68,7 @@ describe('SqliteEventLog', () => {
     const seen: StoredEvent[] = [];
     const following = (async () => {
       for await (const batch of reader.follow(1, controller.signal)) {
-        seen.push(...batch);
+        seen.push(...batch.events);
         if (seen.length >= 3) controller.abort();
       }
     })();
@@ -82,6 +82,19 @@ describe('SqliteEventLog', () => {
     assert.deepEqual(seen.map((e) => e.id), ['a', 'b', 'c']);
     await reader.close();
     await writer.close();
+  });
+
+  it('follows a backlog in batches of followBatchSize, each saying how many wait beyond it', async () => {
+    const log = SqliteEventLog.open(join(dir, 'backlog.db'), { followBatchSize: 4 });
+    await log.append(Array.from({ length: 10 }, (_, n) => ({ id: `e${n}`, cluster: 'east', payload: '{}' })));
+    const controller = new AbortController();
+    const batches: [number, number][] = [];
+    for await (const { events, behind } of log.follow(1, controller.signal)) {
+      batches.push([events.length, behind]);
+      if (behind === 0) controller.abort();
+    }
+    assert.deepEqual(batches, [[4, 6], [4, 2], [2, 0]]);
+    await log.close();
   });
 
   it('leaves no timer behind once a follower stops', async () => {

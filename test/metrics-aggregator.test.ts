@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { EventLog, StoredEvent } from '../shared/eventLog.js';
+import type { EventLog, FollowedBatch } from '../shared/eventLog.js';
 import type { ChangeEvent } from '../shared/events.js';
 import { aggregatorMetrics, createRegistry, type Registry } from '../shared/metrics.js';
 import { SqliteEventLog } from '../shared/sqliteEventLog.js';
@@ -30,7 +30,7 @@ class GatedLog implements EventLog {
     if (this.lastSeqFails) throw new Error('stream not found');
     return this.inner.lastSeq();
   }
-  async *follow(fromSeq: number, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
+  async *follow(fromSeq: number, signal: AbortSignal): AsyncGenerator<FollowedBatch> {
     await Promise.race([this.opened, new Promise((resolve) => signal.addEventListener('abort', resolve))]);
     if (!signal.aborted) yield* this.inner.follow(fromSeq, signal);
   }

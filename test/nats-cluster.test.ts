@@ -63,7 +63,7 @@ describe('JetStreamEventLog on a three-node cluster', { skip: missing }, () => {
     const stopFollowing = new AbortController();
     t.after(() => stopFollowing.abort());
     const following = (async () => {
-      for await (const batch of log.follow(1, stopFollowing.signal)) followed.push(...batch);
+      for await (const batch of log.follow(1, stopFollowing.signal)) followed.push(...batch.events);
     })();
 
     const failures: string[] = [];

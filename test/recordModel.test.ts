@@ -233,6 +233,56 @@ describe('record model: per-cluster views', () => {
   });
 
   it('has neither union nor overlays for a service nobody imports', () => {
-    assert.deepEqual(serviceRecordsByCluster('prod', 'web', [], [slice('east', [ep('10.1.0.1')])], clusters), { union: undefined, overlays: {} });
+    const got = serviceRecordsByCluster('prod', 'web', [], [slice('east', [ep('10.1.0.1')])], clusters);
+    assert.deepEqual([got.union, got.overlays], [undefined, {}]);
+  });
+
+  it('keeps known records while the distinct contents they came from are the same, in any order and held by any cluster', () => {
+    const imports = [headless('east')];
+    const slices = [slice('east', [ep('10.1.0.1', 'db-0')], 'east')];
+    const first = serviceRecordsByCluster('prod', 'db', imports, slices, clusters);
+    const marker = { names: {} };
+    const known = { ...first.derivations, union: { ...first.derivations.union, records: marker } };
+    const alike = serviceRecordsByCluster('prod', 'db', [headless('west'), ...imports], [...slices, slice('west', [ep('10.1.0.1', 'db-0')], 'east')], clusters, known);
+    assert.equal(alike.union, marker, 'the same contents: the known union');
+    const unlabelled = serviceRecordsByCluster('prod', 'db', imports, [slice('east', [ep('10.1.0.1', 'db-0')])], clusters, known);
+    assert.deepEqual(unlabelled.union, first.union, 'another object with the same records: derived again');
+    const more = [...slices, slice('east', [ep('10.1.0.2', 'db-1')], 'east')];
+    assert.deepEqual(serviceRecordsByCluster('prod', 'db', imports, more, clusters, known).union, serviceRecords('prod', 'db', imports, more));
+  });
+
+  it('keeps the known records of a cluster whose own rows did not change', () => {
+    const before = serviceRecordsByCluster('prod', 'web', [clusterSetIP('east', ['10.0.0.1'], []), clusterSetIP('west', ['10.0.0.2'], [])], [], clusters);
+    const west = before.derivations.own.west!;
+    const after = serviceRecordsByCluster('prod', 'web', [clusterSetIP('east', ['10.0.0.3'], []), clusterSetIP('west', ['10.0.0.2'], [])], [], clusters, before.derivations);
+    assert.equal(after.derivations.own.west, west);
+    assert.equal(after.overlays.west, west.records);
+    assert.deepEqual(after.overlays.east?.names['web.prod.svc'], [a('10.0.0.3')]);
+  });
+
+  it('gives with known records what it gives without, along random changes to random clustersets', () => {
+    const next = seededRandom(11);
+    const random = (n: number) => Math.floor(next() * n);
+    const all = ['east', 'west', 'north'];
+    const pick = <T>(list: T[]) => list[random(list.length)]!;
+    const importOf = (c: string, headlessService: boolean) =>
+      headlessService ? headless(c, [pick([http, dnsUdp])]) : clusterSetIP(c, [pick(['10.0.0.1', '10.0.0.2'])], [pick([http, dnsUdp])]);
+    const sliceOf = (holder: string) => slice(holder, [ep(`10.1.0.${random(3)}`, pick(['db-0', 'db-1']), random(5) > 0)], random(3) > 0 ? pick(all) : undefined);
+    for (let round = 0; round < 50; round++) {
+      const headlessService = random(2) === 0;
+      let imports = all.filter(() => random(4) > 0).map((c) => importOf(c, headlessService));
+      let slices = all.flatMap((holder) => all.filter(() => random(3) > 0).map(() => sliceOf(holder)));
+      let known: ReturnType<typeof serviceRecordsByCluster>['derivations'] | undefined;
+      for (let step = 0; step < 20; step++) {
+        const cluster = pick(all);
+        if (random(2) === 0) imports = [...imports.filter((i) => i.cluster !== cluster), ...(random(4) > 0 ? [importOf(cluster, headlessService)] : [])];
+        else slices = [...slices.filter((x) => x.cluster !== cluster), ...Array.from({ length: random(3) }, () => sliceOf(cluster))];
+        const viewed = all.filter(() => random(4) > 0);
+        const got = serviceRecordsByCluster('prod', 'db', imports, slices, viewed, known);
+        const fresh = serviceRecordsByCluster('prod', 'db', imports, slices, viewed);
+        assert.deepEqual([got.union, got.overlays], [fresh.union, fresh.overlays], `round ${round}, step ${step}`);
+        known = got.derivations;
+      }
+    }
   });
 });

@@ -1,8 +1,8 @@
 // The aggregator: follows the event log, projects each batch into the read
-// model exactly once, and publishes the DNS view as a snapshot plus one
-// delta per batch.
+// model exactly once, and publishes the DNS view as a snapshot plus a delta
+// whenever it caught up with the log (and now and then while it has not).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EventLog, StoredEvent } from '../../shared/eventLog.js';
+import type { EventLog, FollowedBatch, StoredEvent } from '../../shared/eventLog.js';
 import { isClusterId } from '../../shared/events.js';
 import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
@@ -10,7 +10,7 @@ import type { AggregatorMetrics } from '../../shared/metrics.js';
 import { allSynced, applyDelta, copyView, type ClusterState, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from '../../shared/view.js';
 import { CheckpointWriter } from './checkpoints.js';
 import { fullView, viewDelta, type ViewSources } from './dnsView.js';
-import { Projection } from './projection.js';
+import { nothingTouched, Projection, type Touched } from './projection.js';
 import { ReadModel } from './readModel.js';
 
 export interface AggregatorOptions {
@@ -31,6 +31,10 @@ export interface AggregatorOptions {
 }
 
 const RETRY_MS = 1000;
+// Behind the log, the view waits for the catch-up, at most this long: a
+// service whose events span many batches is then derived once, not once per
+// batch, while followers of a long backlog still see it progress.
+export const VIEW_DEFER_MS = 250;
 const LAG_REFRESH_MS = 1000;
 // Readiness tolerates this many events not yet applied: a burst, not a stall.
 export const DEFAULT_MAX_READY_LAG = 1000;
@@ -47,6 +51,8 @@ export class Aggregator implements ViewFeed {
   private readonly seqWaiters = new Set<{ seq: number; done: (reached: boolean) => void }>();
   private applied: number;
   private current: DnsView | undefined; // with the read model's real sync states; listeners get published()
+  // Applied to the read model, not yet to the view: what it touched, since when (performance.now()).
+  private unviewed: { touched: Touched; observedAt: number[]; since: number; timer?: NodeJS.Timeout } | undefined;
   private readonly syncTimeoutMs: number | undefined;
   private readonly syncDeadlines = new Map<string, NodeJS.Timeout>(); // clusters waiting for their first sync
   private readonly syncedByTimeout = new Set<string>();
@@ -65,7 +71,7 @@ export class Aggregator implements ViewFeed {
     this.logger = opts.logger ?? silentLogger;
     this.metrics = opts.metrics;
     this.batchSize = opts.batchSize ?? 1000;
-    this.sources = { model, expectedClusters: [...new Set(opts.expectedClusters ?? [])], logger: this.logger };
+    this.sources = { model, expectedClusters: [...new Set(opts.expectedClusters ?? [])], logger: this.logger, derived: new Map() };
     this.applied = model.lastApplied();
     this.syncTimeoutMs = opts.syncTimeoutMs;
     const c = opts.checkpoints;
@@ -144,6 +150,7 @@ export class Aggregator implements ViewFeed {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.lagTimer);
+    clearTimeout(this.unviewed?.timer);
     for (const timer of this.syncDeadlines.values()) clearTimeout(timer);
     this.syncDeadlines.clear();
     this.metrics?.lagRefreshers.delete(this.refreshLag);
@@ -167,9 +174,9 @@ export class Aggregator implements ViewFeed {
     return () => this.listeners.delete(listener);
   }
 
-  // Resolves true once `seq` is applied, false after timeoutMs or on stop.
+  // Resolves true once `seq` is applied and in the view, false after timeoutMs or on stop.
   waitForSeq(seq: number, timeoutMs: number): Promise<boolean> {
-    if (this.applied >= seq) return Promise.resolve(true);
+    if ((this.current?.version ?? this.applied) >= seq) return Promise.resolve(true);
     if (this.stopped) return Promise.resolve(false);
     return new Promise((resolve) => {
       const waiter = {
@@ -190,17 +197,27 @@ export class Aggregator implements ViewFeed {
   private async follow(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
-        for await (const batch of this.log.follow(this.applied + 1, signal)) {
-          for (let i = 0; i < batch.length; i += this.batchSize) this.apply(batch.slice(i, i + this.batchSize));
-        }
+        for await (const batch of this.log.follow(this.applied + 1, signal)) this.applyFollowed(batch);
         if (signal.aborted) return;
         throw new Error('the event log stopped delivering events');
       } catch (err) {
         if (signal.aborted) return;
+        this.publishViewLater();
         this.logger.error({ err, lastApplied: this.applied }, `following the event log failed; retrying in ${RETRY_MS} ms`);
         await sleep(RETRY_MS, undefined, { signal }).catch(() => undefined);
       }
     }
+  }
+
+  // Applies the batch a transaction of at most batchSize events at a time;
+  // the view follows once the log holds no more, or the view waited long enough.
+  private applyFollowed({ events, behind }: FollowedBatch): void {
+    for (let i = 0; i < events.length; i += this.batchSize) this.apply(events.slice(i, i + this.batchSize));
+    const unviewed = this.unviewed;
+    if (!unviewed) return;
+    if (behind === 0 || performance.now() - unviewed.since >= VIEW_DEFER_MS) this.publishView();
+    // The next batch may be slow to come, or never come (the log failed).
+    else unviewed.timer ??= this.viewTimer();
   }
 
   private apply(batch: StoredEvent[]): void {
@@ -216,15 +233,43 @@ export class Aggregator implements ViewFeed {
     this.applied = last.seq;
     this.checkpoint(before);
     for (const r of rejected) this.logger.warn(r, 'event put aside');
+    this.metrics?.eventsApplied.inc(observedAt.length);
+    this.metrics?.eventsRejected.inc(rejected.length);
+    this.metrics?.lastAppliedSeq.set(this.applied);
+    this.unviewed ??= { touched: nothingTouched(), observedAt: [], since: performance.now() };
+    addTouched(this.unviewed.touched, touched);
+    for (const at of observedAt) this.unviewed.observedAt.push(at);
+  }
+
+  private viewTimer(): NodeJS.Timeout {
+    return setTimeout(() => this.publishViewLater(), VIEW_DEFER_MS);
+  }
+
+  // Where no caller handles a failure: one to derive the view is logged and tried again later.
+  private publishViewLater(): void {
+    try {
+      this.publishView();
+    } catch (err) {
+      this.logger.error({ err, lastApplied: this.applied }, `deriving the view failed; retrying in ${VIEW_DEFER_MS} ms`);
+      if (this.unviewed && !this.stopped) this.unviewed.timer = this.viewTimer();
+    }
+  }
+
+  // One delta from the view to the read model's state, for everything applied since the last.
+  private publishView(): void {
+    const unviewed = this.unviewed;
+    if (!unviewed || this.stopped) return;
+    clearTimeout(unviewed.timer);
     const view = this.current!;
-    const delta = viewDelta(this.sources, view, touched, last.seq);
-    if (observedAt.length > 0) delta.observedAt = observedAt;
-    if (this.metrics) this.count(delta, view, observedAt.length, rejected.length);
+    const delta = viewDelta(this.sources, view, unviewed.touched, this.applied);
+    this.unviewed = undefined;
+    if (unviewed.observedAt.length > 0) delta.observedAt = unviewed.observedAt;
+    if (this.metrics) this.countServices(delta, view);
     const publishedBefore = this.published(view.clusters);
     applyDelta(view, delta);
     const published = this.publishedDelta(delta, publishedBefore);
     for (const listener of [...this.listeners]) this.notify(() => listener.delta(published));
-    for (const waiter of [...this.seqWaiters]) if (waiter.seq <= this.applied) waiter.done(true);
+    for (const waiter of [...this.seqWaiters]) if (waiter.seq <= view.version) waiter.done(true);
     if (delta.clusters) this.watchSync(delta.clusters);
   }
 
@@ -280,13 +325,9 @@ export class Aggregator implements ViewFeed {
   }
 
   // Before the delta is applied to `view`: new services are those not in it yet.
-  private count(delta: ViewDelta, view: DnsView, applied: number, rejected: number): void {
-    const metrics = this.metrics!;
-    metrics.eventsApplied.inc(applied);
-    metrics.eventsRejected.inc(rejected);
-    metrics.lastAppliedSeq.set(this.applied);
+  private countServices(delta: ViewDelta, view: DnsView): void {
     const added = Object.keys(delta.services.upsert).filter((key) => !Object.hasOwn(view.services, key)).length;
-    metrics.viewServices.inc(added - delta.services.remove.length);
+    this.metrics!.viewServices.inc(added - delta.services.remove.length);
   }
 
   private async measureLag(): Promise<void> {
@@ -309,4 +350,10 @@ export class Aggregator implements ViewFeed {
       this.logger.error({ err }, 'a view listener failed');
     }
   }
+}
+
+function addTouched(into: Touched, more: Touched): void {
+  for (const key of more.services) into.services.add(key);
+  for (const name of more.namespaces) into.namespaces.add(name);
+  into.clusters ||= more.clusters;
 }

@@ -1,5 +1,5 @@
-// Derives the DNS view from the read model: in full at start, then per batch
-// only for what the batch touched.
+// Derives the DNS view from the read model: in full at start, then only for
+// what the events applied since the last delta touched.
 import type { Logger } from '../../shared/logger.js';
 import { serviceRecordsByCluster, type ClusterServiceRecords } from '../../shared/recordModel.js';
 import {
@@ -20,6 +20,10 @@ export interface ViewSources {
   model: ReadModel;
   expectedClusters: readonly string[]; // count as not synced before any event of theirs
   logger: Logger;
+  // Each service's records as last derived, and from what: those whose
+  // sources did not change (another cluster importing the same object, a
+  // change in another cluster's rows) are kept without the record model.
+  derived?: Map<string, ClusterServiceRecords['derivations']>;
 }
 
 export function fullView(src: ViewSources, version: number): DnsView {
@@ -38,12 +42,12 @@ export function fullView(src: ViewSources, version: number): DnsView {
   return view;
 }
 
-// The change from `view` (the state before the batch) to the read model's
-// state after it; empty when the batch changed no answer.
+// The change from `view` (the state before the events) to the read model's
+// state after them; empty when they changed no answer.
 export function viewDelta(src: ViewSources, view: DnsView, touched: Touched, to: number): ViewDelta {
   const delta: ViewDelta = { from: view.version, to, services: { upsert: nameRecord(), remove: [] } };
   const clusters = touched.clusters ? clusterStates(src) : view.clusters;
-  if (JSON.stringify(clusters) !== JSON.stringify(view.clusters)) delta.clusters = clusters;
+  if (clusters !== view.clusters && JSON.stringify(clusters) !== JSON.stringify(view.clusters)) delta.clusters = clusters;
   const viewed = viewedClusters(clusters);
   for (const key of touched.services) {
     const slash = key.indexOf('/');
@@ -63,8 +67,7 @@ export function viewDelta(src: ViewSources, view: DnsView, touched: Touched, to:
     for (const rows of src.model.services()) {
       const key = serviceKey(rows.namespace, rows.name);
       if (touched.services.has(key)) continue;
-      // Not touched: the union is the view's.
-      const { overlays } = recordsOf(src, rows, newlyViewed, ownValue(view.services, key));
+      const { overlays } = recordsOf(src, rows, newlyViewed);
       for (const cluster of newlyViewed) overlayChange(delta, view, cluster, key, overlays);
     }
   }
@@ -121,11 +124,15 @@ function ownEntry<T>(record: Record<string, T>, key: string, create: () => T): T
 }
 
 // A record model failure costs that service its names, never the aggregator.
-function recordsOf(src: ViewSources, rows: ServiceRows, clusters: readonly string[], union?: ServiceRecords): ClusterServiceRecords {
+function recordsOf(src: ViewSources, rows: ServiceRows, clusters: readonly string[]): Pick<ClusterServiceRecords, 'union' | 'overlays'> {
+  const key = serviceKey(rows.namespace, rows.name);
   try {
-    return serviceRecordsByCluster(rows.namespace, rows.name, rows.imports, rows.slices, clusters, union);
+    const records = serviceRecordsByCluster(rows.namespace, rows.name, rows.imports, rows.slices, clusters, src.derived?.get(key));
+    if (rows.imports.length === 0 && rows.slices.length === 0) src.derived?.delete(key);
+    else src.derived?.set(key, records.derivations);
+    return records;
   } catch (err) {
-    src.logger.error({ service: serviceKey(rows.namespace, rows.name), err }, 'record model failed; the service gets no names');
+    src.logger.error({ service: key, err }, 'record model failed; the service gets no names');
     return { union: undefined, overlays: {} };
   }
 }
