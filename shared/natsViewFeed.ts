@@ -2,16 +2,21 @@
 // NATS, with read-only access. Loads the newest snapshot, then applies the
 // delta stream from the position the snapshot records. A gap, a garbled
 // delta or lagging behind the heartbeats sends it back to the snapshot;
-// listeners only ever see whole views and deltas that follow on.
+// listeners only ever see whole views and deltas that follow on. The feed
+// keeps no view, only versions: a listener builds its own from the snapshot
+// as it is read (ViewListener.snapshotBuilder), and one that subscribes
+// late makes the feed load the snapshot again.
 import { jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from './logger.js';
-import { applyDelta, copyView, type DnsView, type ViewDelta, type ViewFeed, type ViewListener } from './view.js';
+import type { ViewDelta, ViewFeed, ViewListener } from './view.js';
+import { dnsViewBuilder, type ViewBuilder } from './viewBuilder.js';
+import { MalformedView } from './viewSnapshot.js';
 import {
-  decodeSnapshot,
   onConnectionChange,
+  openSnapshot,
   joinShares,
   parseDeltaMessage,
   parseHeartbeat,
@@ -35,8 +40,8 @@ const WATCH_MS = 500;
 type Reload = { acceptOlder: boolean };
 
 export class NatsViewFeed implements ViewFeed {
-  private view: DnsView | undefined;
-  private readonly listeners = new Set<ViewListener>();
+  private position: number | undefined; // the version the stream was followed to
+  private readonly listeners = new Map<ViewListener, number | undefined>(); // → the version each was given
   private readonly js: JetStreamClient;
   private store: ObjectStore | undefined;
   private nextSeq = 1; // delta stream sequence to follow on from
@@ -79,7 +84,7 @@ export class NatsViewFeed implements ViewFeed {
 
   // Version of the view delivered to listeners.
   get version(): number | undefined {
-    return this.view?.version;
+    return this.position;
   }
 
   // Since the feed last heard from the aggregator (heartbeat or delta).
@@ -93,9 +98,11 @@ export class NatsViewFeed implements ViewFeed {
   }
 
   subscribe(listener: ViewListener): () => void {
-    this.listeners.add(listener);
-    const view = this.view;
-    if (view) this.notify(() => listener.snapshot(copyView(view)));
+    this.listeners.set(listener, undefined);
+    if (this.position !== undefined) {
+      this.reload ??= { acceptOlder: false };
+      this.following?.stop();
+    }
     return () => this.listeners.delete(listener);
   }
 
@@ -114,8 +121,8 @@ export class NatsViewFeed implements ViewFeed {
     let failures = 0;
     while (!this.stopping.signal.aborted) {
       try {
-        if (!this.view || this.reload) await this.checkSnapshot(this.reload ?? { acceptOlder: false });
-        if (this.view) {
+        if (this.position === undefined || this.reload) await this.checkSnapshot(this.reload ?? { acceptOlder: false });
+        if (this.position !== undefined) {
           await this.follow();
           failures = 0;
           continue;
@@ -128,8 +135,8 @@ export class NatsViewFeed implements ViewFeed {
           return;
         }
         this.reload = undefined; // with a view, the next gap or heartbeat asks again
-        if (err instanceof RejectedSnapshot) this.logger.error({ reason: err.message, version: this.view?.version }, 'view snapshot rejected; keeping the view, if any');
-        else this.logger.warn({ err, version: this.view?.version }, 'following the view failed; retrying');
+        if (err instanceof RejectedSnapshot) this.logger.error({ reason: err.message, version: this.position }, 'view snapshot rejected; keeping the view, if any');
+        else this.logger.warn({ err, version: this.position }, 'following the view failed; retrying');
       }
       failures++;
       await sleep(backoffDelay(failures - 1, VIEW_RETRY), undefined, { signal: this.stopping.signal }).catch(() => undefined);
@@ -140,7 +147,7 @@ export class NatsViewFeed implements ViewFeed {
   // aggregator's history was reset, different from it).
   private async checkSnapshot(reload: Reload): Promise<void> {
     const waitMs = this.lastCheckAt + SNAPSHOT_CHECK_MS - Date.now();
-    if (this.view && waitMs > 0) await sleep(waitMs, undefined, { signal: this.stopping.signal });
+    if (this.position !== undefined && waitMs > 0) await sleep(waitMs, undefined, { signal: this.stopping.signal });
     this.lastCheckAt = Date.now();
     this.store ??= await new Objm(this.js).open(this.dist.snapshotBucket, false);
     const info = await this.store.info(SNAPSHOT_OBJECT);
@@ -148,24 +155,49 @@ export class NatsViewFeed implements ViewFeed {
     if (position && this.wants(position, reload)) {
       const started = Date.now();
       const snapshot = await readSnapshot(this.store, this.stopping.signal);
-      if (this.wants(snapshot.position, reload)) this.adopt(snapshot, Date.now() - started);
+      if (this.wants(snapshot.position, reload)) this.adopt(snapshot, reload, started);
     }
     this.reload = undefined;
   }
 
+  // A listener that subscribed late takes any snapshot: its subscription
+  // asked for this load (if it fails, the next check of the snapshot serves it).
   private wants(position: SnapshotPosition, reload: Reload): boolean {
-    const ours = this.view?.version;
-    return ours === undefined || position.version > ours || (reload.acceptOlder && position.version !== ours);
+    const ours = this.position;
+    const waiting = [...this.listeners.values()].includes(undefined);
+    return ours === undefined || waiting || position.version > ours || (reload.acceptOlder && position.version !== ours);
   }
 
-  private adopt(snapshot: { view: DnsView; position: SnapshotPosition; bytes: number }, loadMs: number): void {
-    this.view = snapshot.view;
-    this.nextSeq = snapshot.position.deltaSeq + 1;
+  // Gives the snapshot to every listener behind it (to all when the
+  // aggregator started over); those ahead of it, when a late subscriber
+  // asked for it, skip the deltas they hold as the stream is followed on.
+  private adopt(snapshot: Snapshot, reload: Reload, startedAt: number): void {
+    const { version, deltaSeq } = snapshot.position;
+    const behind = [...this.listeners].filter(([, given]) => given === undefined || given < version || reload.acceptOlder).map(([listener]) => listener);
+    this.deliver(snapshot, behind);
+    this.position = version;
+    this.nextSeq = deltaSeq + 1;
     this.parts = [];
     this.outOfStepSince = undefined;
-    const { version, deltaSeq } = snapshot.position;
-    this.logger.info({ version, deltaSeq, bytes: snapshot.bytes, loadMs }, 'view snapshot loaded');
-    for (const listener of [...this.listeners]) this.notify(() => listener.snapshot(copyView(snapshot.view)));
+    this.logger.info({ version, deltaSeq, bytes: snapshot.bytes, loadMs: Date.now() - startedAt }, 'view snapshot loaded');
+  }
+
+  // One read of the snapshot per listener, into what it builds (a builder
+  // is done only with a whole view). The first read that gets through checks
+  // the bytes: a snapshot that is no view reaches no listener.
+  private deliver(snapshot: Snapshot, listeners: ViewListener[]): void {
+    let checked = false;
+    for (const listener of listeners) {
+      try {
+        snapshot.read(listener.snapshotBuilder?.() ?? dnsViewBuilder((view) => listener.snapshot(view)));
+        checked = true;
+      } catch (err) {
+        if (err instanceof RejectedSnapshot) throw err;
+        this.logger.error({ err }, 'a view listener failed'); // its own problem: it gets the deltas that follow all the same
+      }
+    }
+    if (!checked) snapshot.read(IGNORED);
+    for (const listener of listeners) if (this.listeners.has(listener)) this.listeners.set(listener, snapshot.position.version);
   }
 
   // The server may have restarted and lost our consumer; the client would
@@ -198,29 +230,35 @@ export class NatsViewFeed implements ViewFeed {
     }
   }
 
-  // False when the message cannot follow on from our view: a snapshot may be needed.
+  // False when the message cannot follow on from our version: a snapshot may be needed.
   private onDelta(msg: JsMsg): boolean {
-    const view = this.view!;
+    const version = this.position!;
     const message = parseDeltaMessage(msg.data);
     if (!message) {
-      this.logger.warn({ seq: msg.seq, version: view.version }, 'view delta does not parse; skipping it, checking the snapshot');
+      this.logger.warn({ seq: msg.seq, version }, 'view delta does not parse; skipping it, checking the snapshot');
       return false;
     }
     const delta = 'part' in message ? this.gather(message) : message;
     if (delta === 'none') return true;
     if (delta === 'orphan') {
-      this.logger.warn({ seq: msg.seq, version: view.version }, 'a part of a view delta without the parts before it; checking the snapshot');
+      this.logger.warn({ seq: msg.seq, version }, 'a part of a view delta without the parts before it; checking the snapshot');
       return false;
     }
     this.parts = [];
-    // Already in our view; a delta to our own version (only the cluster list) still applies.
-    if (delta.to < view.version || (delta.to === view.version && delta.from !== delta.to)) return true;
-    if (!applyDelta(view, delta)) {
-      this.logger.warn({ seq: msg.seq, from: delta.from, to: delta.to, version: view.version }, 'gap in the view deltas; checking the snapshot');
+    // Already followed; a delta to our own version (only the cluster list) still applies.
+    if (delta.to < version || (delta.to === version && delta.from !== delta.to)) return true;
+    if (delta.from !== version) {
+      this.logger.warn({ seq: msg.seq, from: delta.from, to: delta.to, version }, 'gap in the view deltas; checking the snapshot');
       return false;
     }
+    this.position = delta.to;
     this.outOfStepSince = undefined;
-    for (const listener of [...this.listeners]) this.notify(() => listener.delta(delta));
+    // Each listener gets the deltas that follow on from its view; one given a newer snapshot waits for them.
+    for (const [listener, given] of [...this.listeners]) {
+      if (given !== delta.from) continue;
+      this.listeners.set(listener, delta.to);
+      this.notify(() => listener.delta(delta));
+    }
     return true;
   }
 
@@ -234,7 +272,7 @@ export class NatsViewFeed implements ViewFeed {
     else if (before && before.from === from && before.to === to && before.count === count && before.index === index - 1) this.parts.push(message);
     else {
       this.parts = [];
-      return to <= this.view!.version ? 'none' : 'orphan';
+      return to <= this.position! ? 'none' : 'orphan';
     }
     return index === count - 1 ? joinShares(this.parts.map((p) => p.share))! : 'none';
   }
@@ -244,13 +282,13 @@ export class NatsViewFeed implements ViewFeed {
     if (!heartbeat) return;
     this.lastHeardAt = Date.now();
     this.heardVersion = heartbeat.version;
-    if (heartbeat.version === this.view?.version) this.outOfStepSince = undefined;
+    if (heartbeat.version === this.position) this.outOfStepSince = undefined;
   }
 
   // Heartbeats announcing another version for a while with no delta to get
   // there: deltas were lost, or (announced older) the aggregator started over.
   private checkInStep(): void {
-    const ours = this.view?.version;
+    const ours = this.position;
     const heard = this.heardVersion;
     if (ours === undefined || heard === undefined || heard === ours) return;
     const now = Date.now();
@@ -272,7 +310,15 @@ export class NatsViewFeed implements ViewFeed {
   }
 }
 
-async function readSnapshot(store: ObjectStore, signal: AbortSignal): Promise<{ view: DnsView; position: SnapshotPosition; bytes: number }> {
+// A snapshot as downloaded: `read` reads its view into a builder, each time
+// it is called, throwing a RejectedSnapshot when the bytes are none.
+interface Snapshot {
+  position: SnapshotPosition;
+  bytes: number;
+  read: (builder: ViewBuilder) => void;
+}
+
+async function readSnapshot(store: ObjectStore, signal: AbortSignal): Promise<Snapshot> {
   const result = await store.get(SNAPSHOT_OBJECT);
   if (!result) throw new Error('the view snapshot disappeared');
   const reader = result.data.getReader();
@@ -293,12 +339,22 @@ async function readSnapshot(store: ObjectStore, signal: AbortSignal): Promise<{ 
   const rejected = (why: string) => new RejectedSnapshot(`revision ${result.info.revision}: ${why}`);
   const position = parseSnapshotMetadata(result.info.metadata);
   if (!position) throw rejected('its metadata holds no version and delta sequence');
-  const view = await decodeSnapshot(data).catch((err: Error) => {
+  const opened = await openSnapshot(data).catch((err: Error) => {
     throw rejected(err.message);
   });
-  if (view.version !== position.version) throw rejected(`it holds version ${view.version}, its metadata says ${position.version}`);
-  return { view, position, bytes: data.length };
+  if (opened.version !== position.version) throw rejected(`it holds version ${opened.version}, its metadata says ${position.version}`);
+  const read = (builder: ViewBuilder): void => {
+    try {
+      opened.read(builder);
+    } catch (err) {
+      throw err instanceof MalformedView ? rejected(err.message) : err;
+    }
+  };
+  return { position, bytes: data.length, read };
 }
+
+// What reads a snapshot only to check it.
+const IGNORED: ViewBuilder = { head: () => undefined, service: () => undefined, overlay: () => undefined, done: () => undefined };
 
 // The snapshot was read but is no view this frontend can use.
 class RejectedSnapshot extends Error {}

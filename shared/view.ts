@@ -2,6 +2,7 @@
 // frontends answer from. Names are relative to the zone (no trailing dot,
 // lower case, e.g. "web.prod.svc"), so one view serves every --zone; TTLs are
 // a frontend setting and not part of it.
+import type { ViewBuilder } from './viewBuilder.js';
 
 export type ViewRecord =
   | { type: 'A'; address: string }
@@ -160,6 +161,9 @@ export interface ViewFeed {
 export interface ViewListener {
   snapshot(view: DnsView): void;
   delta(delta: ViewDelta): void;
+  // A feed that reads snapshots from bytes (NatsViewFeed) hands them to this
+  // builder instead, part by part: the listener never holds the whole view.
+  snapshotBuilder?(): ViewBuilder;
 }
 
 // One delta doing what `deltas` do in turn, or undefined when they cannot be

@@ -15,6 +15,7 @@
 // reference is 0 for the next new one, else how far back it is: most are new
 // and the rest near, which compresses far better than numbers up to 200,000.
 import { isClusterId } from './events.js';
+import type { ViewBuilder, ViewHead } from './viewBuilder.js';
 import { nameRecord, type ClusterState, type DnsView, type ServiceOverlay, type ServiceRecords, type ViewRecord } from './view.js';
 
 export const VIEW_FORMAT = 2;
@@ -60,34 +61,61 @@ export function writeView(view: DnsView): Buffer {
   return w.finish();
 }
 
-// Throws an Error naming what is wrong and where when `data` is no view of format 2.
+// Throws a MalformedView naming what is wrong and where when `data` is no view of format 2.
 export function readView(data: Buffer): DnsView {
-  if (!isBinaryView(data)) throw new Error('not a binary view snapshot (no "MCSV" header)');
+  const { r, head } = openView(data);
+  const view: DnsView = { ...head, services: nameRecord() };
+  for (let n = r.count(); n > 0; n--) view.services[r.serviceKey()] = r.names();
+  readOverlays(r, (cluster, overlay) => ((view.views ??= {})[cluster] = overlay));
+  return view;
+}
+
+// Hands the view in `data` to `builder` as it reads it, service by service.
+// Throws as readView does; what the builder was handed by then is no view
+// either (it never gets done()).
+export function readViewInto(data: Buffer, builder: ViewBuilder): void {
+  const { r, head } = openView(data);
+  builder.head(head);
+  for (let n = r.count(); n > 0; n--) builder.service(r.serviceKey(), r.nameMap());
+  readOverlays(r, (cluster, overlay) => builder.overlay(cluster, overlay));
+  builder.done();
+}
+
+// Throws as readView does when the bytes up to the services are no view.
+export function readViewHead(data: Buffer): ViewHead {
+  return openView(data).head;
+}
+
+function openView(data: Buffer): { r: SnapshotReader; head: ViewHead } {
+  if (!isBinaryView(data)) throw new MalformedView('not a binary view snapshot (no "MCSV" header)');
   const format = data[MAGIC.length]!;
-  if (format !== VIEW_FORMAT) throw new Error(`view snapshot format ${format} is not one this version reads (1 and ${VIEW_FORMAT}); a newer aggregator wrote it`);
+  if (format !== VIEW_FORMAT) throw new MalformedView(`view snapshot format ${format} is not one this version reads (1 and ${VIEW_FORMAT}); a newer aggregator wrote it`);
   const r = new SnapshotReader(data, MAGIC.length + 1);
   const version = r.uint();
   const clusters: ClusterState[] = [];
   for (let n = r.count(); n > 0; n--) clusters.push({ id: r.string(), synced: r.flag() });
   const namespaces: string[] = [];
   for (let n = r.count(); n > 0; n--) namespaces.push(r.string());
-  const services = nameRecord<ServiceRecords>();
-  for (let n = r.count(); n > 0; n--) services[r.serviceKey()] = r.names();
-  const view: DnsView = { version, clusters, namespaces, services };
-  const viewCount = r.count();
-  if (viewCount > 0) view.views = {};
-  for (let n = viewCount; n > 0; n--) {
+  return { r, head: { version, clusters, namespaces } };
+}
+
+// The overlays, then the end of the bytes.
+function readOverlays(r: SnapshotReader, each: (cluster: string, overlay: ServiceOverlay) => void): void {
+  for (let n = r.count(); n > 0; n--) {
     const cluster = r.string();
     if (!isClusterId(cluster)) r.fail(`an overlay of ${JSON.stringify(cluster)}, which is no cluster id`);
-    const overlay: ServiceOverlay = (view.views![cluster] = nameRecord());
+    const overlay: ServiceOverlay = nameRecord();
     for (let e = r.count(); e > 0; e--) {
       const key = r.serviceKey();
       overlay[key] = r.flag() ? r.names() : null;
     }
+    each(cluster, overlay);
   }
   r.end();
-  return view;
 }
+
+// The bytes are no view snapshot this version reads.
+export class MalformedView extends Error {}
 
 class SnapshotWriter {
   private readonly body = new ByteWriter();
@@ -193,29 +221,36 @@ class ByteWriter {
   }
 }
 
+// Strings are decoded when first referred to, and remembered while their
+// service is read: the writer refers back only within a service, so what a
+// builder does not keep of a service is garbage right after it (a reference
+// further back is decoded again).
 class SnapshotReader {
-  private readonly strings: string[] = [];
+  private readonly starts: Uint32Array; // where each string starts in `data`; one more for the end of the last
   private seen = 0; // strings referred to so far
+  private scope = 0; // the first string of the service being read
+  private readonly strings: (string | undefined)[] = []; // from `scope` on
   // Records are never edited (view.ts), so equal ones can be one object: an
   // endpoint's address record sits at its own name and at the service's, its
-  // SRV record at the service's name and at the port's. By string index: the
-  // last record made with that address or target.
-  private readonly recordOf: (ViewRecord | undefined)[] = [];
+  // SRV record at the service's name and at the port's. By string index from
+  // `scope` on: the last record made with that address or target.
+  private readonly records: (ViewRecord | undefined)[] = [];
 
   constructor(
     private readonly data: Buffer,
     private at: number,
   ) {
-    this.readStrings();
+    this.starts = this.readStrings();
   }
 
   fail(what: string): never {
-    throw new Error(`the view snapshot is malformed at byte ${this.at}: ${what}`);
+    throw new MalformedView(`the view snapshot is malformed at byte ${this.at}: ${what}`);
   }
 
   end(): void {
     if (this.at !== this.data.length) this.fail('bytes after the view');
-    if (this.seen !== this.strings.length) this.fail(`${this.strings.length - this.seen} strings nothing refers to`);
+    const count = this.starts.length - 1;
+    if (this.seen !== count) this.fail(`${count - this.seen} strings nothing refers to`);
   }
 
   byte(): number {
@@ -250,10 +285,14 @@ class SnapshotReader {
   }
 
   string(): string {
-    return this.strings[this.stringIndex()]!;
+    return this.stringAt(this.stringIndex());
   }
 
+  // A service key starts a service, and a new scope of strings.
   serviceKey(): string {
+    this.scope = this.seen;
+    this.strings.length = 0;
+    this.records.length = 0;
     const key = this.string();
     if (!SERVICE_KEY.test(key)) this.fail(`the service key ${JSON.stringify(key)} is no "<ns>/<svc>"`);
     return key;
@@ -261,30 +300,53 @@ class SnapshotReader {
 
   names(): ServiceRecords {
     const names = nameRecord<ViewRecord[]>();
+    this.eachName((name, list) => (names[name] = list));
+    return { names };
+  }
+
+  nameMap(): Map<string, ViewRecord[]> {
+    const names = new Map<string, ViewRecord[]>();
+    this.eachName((name, list) => names.set(name, list));
+    return names;
+  }
+
+  private eachName(add: (name: string, list: ViewRecord[]) => void): void {
     for (let n = this.count(); n > 0; n--) {
       const name = this.string();
       if (name === '__proto__') this.fail('a name "__proto__"'); // no DNS name, and it would not be an own key
       const count = this.count();
       const list: ViewRecord[] = new Array(count);
       for (let c = 0; c < count; c++) list[c] = this.record();
-      names[name] = list;
+      add(name, list);
     }
-    return { names };
+  }
+
+  // The string table's lengths, as where each string starts.
+  private readStrings(): Uint32Array {
+    const size = this.count();
+    const end = (this.at += size);
+    let start = end - size;
+    const count = this.count();
+    const starts = new Uint32Array(count + 1);
+    for (let n = 0; n < count; n++) {
+      starts[n] = start;
+      start += this.uint();
+      if (start > end) this.fail('the string lengths exceed the strings');
+    }
+    if (start !== end) this.fail('the strings are longer than their lengths');
+    starts[count] = end;
+    return starts;
+  }
+
+  private stringAt(index: number): string {
+    if (index < this.scope) return this.decode(index);
+    return (this.strings[index - this.scope] ??= this.decode(index));
   }
 
   // Each string decoded on its own: slices of one decoded run were quicker
   // to make, but compiling the answers from them took longer than that saved.
-  private readStrings(): void {
-    const size = this.count();
-    let start = this.at;
-    const end = (this.at += size);
-    for (let n = this.count(); n > 0; n--) {
-      const length = this.uint();
-      if (start + length > end) this.fail('the string lengths exceed the strings');
-      this.strings.push(this.data.toString('utf8', start, (start += length)));
-      this.recordOf.push(undefined);
-    }
-    if (start !== end) this.fail('the strings are longer than their lengths');
+  private decode(index: number): string {
+    return this.data.toString('utf8', this.starts[index]!, this.starts[index + 1]!);
   }
 
   private record(): ViewRecord {
@@ -292,24 +354,33 @@ class SnapshotReader {
     if (tag === TAG.A || tag === TAG.AAAA) {
       const type = tag === TAG.A ? 'A' : 'AAAA';
       const index = this.stringIndex();
-      const known = this.recordOf[index];
+      const known = this.recordAt(index);
       if (known?.type === type) return known;
-      return (this.recordOf[index] = { type, address: this.strings[index]! });
+      return this.remember(index, { type, address: this.stringAt(index) });
     }
     if (tag !== TAG.SRV) this.fail(`record type ${tag}`);
     const priority = this.uint16();
     const weight = this.uint16();
     const port = this.uint16();
     const index = this.stringIndex();
-    const known = this.recordOf[index];
+    const known = this.recordAt(index);
     if (known?.type === 'SRV' && known.priority === priority && known.weight === weight && known.port === port) return known;
-    return (this.recordOf[index] = { type: 'SRV', priority, weight, port, target: this.strings[index]! });
+    return this.remember(index, { type: 'SRV', priority, weight, port, target: this.stringAt(index) });
+  }
+
+  private recordAt(index: number): ViewRecord | undefined {
+    return index < this.scope ? undefined : this.records[index - this.scope];
+  }
+
+  private remember(index: number, record: ViewRecord): ViewRecord {
+    if (index >= this.scope) this.records[index - this.scope] = record;
+    return record;
   }
 
   private stringIndex(): number {
     const back = this.uint();
     const index = back === 0 ? this.seen++ : this.seen - back;
-    if (index < 0 || index >= this.strings.length) this.fail(`string ${index} of ${this.strings.length}`);
+    if (index < 0 || index >= this.starts.length - 1) this.fail(`string ${index} of ${this.starts.length - 1}`);
     return index;
   }
 

@@ -8,7 +8,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
 import { isClusterId } from './events.js';
-import { isBinaryView, readView, writeView } from './viewSnapshot.js';
+import { buildFrom, viewOf, type ViewBuilder } from './viewBuilder.js';
+import { isBinaryView, readView, readViewHead, readViewInto, writeView } from './viewSnapshot.js';
 import { mergeDeltas, nameRecord, type ClusterState, type DnsView, type ServiceOverlay, type ServiceRecords, type ViewDelta, type ViewRecord } from './view.js';
 
 
@@ -44,6 +45,8 @@ const gzip = promisify(gzipCallback);
 const gunzip = promisify(gunzipCallback);
 // A quarter smaller than level 1 for some 50 ms more, off the event loop; inflating is no slower.
 const SNAPSHOT_GZIP_LEVEL = 6;
+const MIN_INFLATE_CHUNK = 64 * 1024;
+const MAX_INFLATE_RATIO = 64; // snapshots inflate about tenfold
 
 const PREFIX = /^[A-Za-z0-9_-]+$/; // one subject token that is also valid in stream and bucket names
 
@@ -254,16 +257,30 @@ export async function encodeSnapshot(view: DnsView): Promise<Buffer> {
   return gzip(writeView(view), { level: SNAPSHOT_GZIP_LEVEL });
 }
 
-// The view, or an Error saying why these bytes are none. Format 1, gzipped
-// JSON, is what aggregators wrote before format 2.
-export async function decodeSnapshot(data: Uint8Array): Promise<DnsView> {
-  const bytes = await gunzip(data).catch((err: Error) => {
+// A snapshot's version, and a function that reads its view into a builder
+// each time it is called; or an Error saying why these bytes are none.
+// Format 2 is checked as it is read (readViewInto throws a MalformedView);
+// format 1, gzipped JSON, is what aggregators wrote before format 2, checked here.
+export async function openSnapshot(data: Uint8Array): Promise<{ version: number; read: (builder: ViewBuilder) => void }> {
+  const bytes = await gunzip(data, { chunkSize: inflatedSize(data) }).catch((err: Error) => {
     throw new Error(`the view snapshot does not gunzip: ${err.message}`);
   });
-  if (isBinaryView(bytes)) return readView(bytes);
+  if (isBinaryView(bytes)) return { version: readViewHead(bytes).version, read: (builder) => readViewInto(bytes, builder) };
   const view = parseView(bytes.toString('utf8'));
   if (!view) throw new Error('the view snapshot is neither format 2 nor a format 1 (JSON) view');
-  return view;
+  return { version: view.version, read: (builder) => buildFrom(view, builder) };
+}
+
+// Inflated into one buffer of the size the gzip trailer gives (a hint, capped):
+// in 16 KB chunks, each cost a trip to the thread pool, and all a copy.
+function inflatedSize(data: Uint8Array): number {
+  const trailer = data.length >= 4 ? Buffer.from(data.buffer, data.byteOffset + data.length - 4, 4).readUInt32LE(0) : 0;
+  return Math.max(MIN_INFLATE_CHUNK, Math.min(trailer, MAX_INFLATE_RATIO * data.length));
+}
+
+// The view, or an Error saying why these bytes are none.
+export async function decodeSnapshot(data: Uint8Array): Promise<DnsView> {
+  return viewOf((await openSnapshot(data)).read);
 }
 
 export function parseView(text: string): DnsView | undefined {

@@ -6,11 +6,16 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { agentSettings } from '../services/cli/agent.js';
-import { diffSettings, historySettings, replaySettings, resolveSettings as auditResolveSettings } from '../services/cli/audit.js';
-import { aggregatorSettings } from '../services/cli/aggregator.js';
-import { frontendSettings } from '../services/cli/frontend.js';
-import { serveSettings } from '../services/cli/serve.js';
+import {
+  agentSettings,
+  aggregatorSettings,
+  auditResolveSettings,
+  diffSettings,
+  frontendSettings,
+  historySettings,
+  replaySettings,
+  serveSettings,
+} from '../services/cli/commandSettings.js';
 import type { Setting } from '../services/cli/settings.js';
 
 const main = join(process.cwd(), 'dist/services/cli/main.js');

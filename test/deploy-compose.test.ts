@@ -4,10 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { parse } from 'yaml';
-import { agentSettings } from '../services/cli/agent.js';
-import { aggregatorSettings } from '../services/cli/aggregator.js';
-import { frontendSettings } from '../services/cli/frontend.js';
-import { serveSettings } from '../services/cli/serve.js';
+import { agentSettings, aggregatorSettings, frontendSettings, serveSettings } from '../services/cli/commandSettings.js';
 import type { Setting } from '../services/cli/settings.js';
 
 function composeMissing(): string | undefined {

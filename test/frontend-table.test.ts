@@ -1,10 +1,11 @@
 // The answer table's own parts: the name index against a Map, the arena's
-// compaction against a table compiled afresh, and the hand-written parsers
-// (names, IPv4, IPv6) against what they replace.
+// compaction against a table compiled afresh, a table compiled straight from
+// snapshot bytes against one compiled from the view, and the hand-written
+// parsers (names, IPv4, IPv6) against what they replace.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { applyDelta, compileAnswers, type AnswerTable } from '../services/frontend/answers.js';
+import { answersBuilder, applyDelta, compileAnswers, type AnswerTable } from '../services/frontend/answers.js';
 import { writeAddress } from '../services/frontend/addressBytes.js';
 import { NameArena } from '../services/frontend/nameArena.js';
 import { NameIndex } from '../services/frontend/nameIndex.js';
@@ -12,6 +13,7 @@ import { isValidName } from '../services/frontend/nameWriter.js';
 import { respond, type ViewRouting } from '../services/frontend/respond.js';
 import { nameKey } from '../services/frontend/wire.js';
 import { applyDelta as applyViewDelta, type DnsView, type ServiceRecords, type ViewDelta } from '../shared/view.js';
+import { readViewInto, writeView } from '../shared/viewSnapshot.js';
 import { Z, encodeQuery } from './frontend-messages.js';
 import { seededRandom } from './support/random.js';
 
@@ -86,14 +88,25 @@ describe('frontend table: the arena across deltas', () => {
   const answers = (table: AnswerTable): string[] =>
     CLIENTS.flatMap((client) => ASKED.flatMap((name) => ['A', 'AAAA', 'SRV'].map((type) => respond(encodeQuery(`${name}.${Z}`, type), table, 'tcp', undefined, client, routing())!.toString('hex'))));
 
+  const startView = (): DnsView => ({
+    version: 1,
+    clusters: [{ id: 'east', synced: true }],
+    namespaces: ['prod'],
+    services: Object.fromEntries(SERVICES.map((svc) => [`prod/${svc}`, service(svc, 0)])),
+    views: { east: { 'prod/s1': service('s1', 99), 'prod/s150': null } },
+  });
+
+  it('compiles from the bytes of a snapshot, as they are read, the answers it compiles from the view', () => {
+    const view = startView();
+    for (const options of [{ rotate: false }, { rotate: false, preferOwnCluster: true }, { rotate: false, maxEndpoints: 2 }]) {
+      let table: AnswerTable | undefined;
+      readViewInto(writeView(view), answersBuilder([Z], 5, options, ['east'], (compiled) => (table = compiled)));
+      assert.deepEqual(answers(table!), answers(compileAnswers(view, [Z], 5, options, ['east'])), JSON.stringify(options));
+    }
+  });
+
   it('slides what is still in use together once most of the arena is garbage, and answers as before', () => {
-    const view: DnsView = {
-      version: 1,
-      clusters: [{ id: 'east', synced: true }],
-      namespaces: ['prod'],
-      services: Object.fromEntries(SERVICES.map((svc) => [`prod/${svc}`, service(svc, 0)])),
-      views: { east: { 'prod/s1': service('s1', 99), 'prod/s150': null } },
-    };
+    const view = startView();
     const options = { rotate: false, preferOwnCluster: true };
     const table = compileAnswers(structuredClone(view), [Z], 5, options, ['east']);
     const chunks = [table.arena.chunks.length];

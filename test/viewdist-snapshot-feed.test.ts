@@ -1,6 +1,7 @@
 // What a frontend's view feed does with the snapshot object it finds in the
 // bucket: format 1 (an older aggregator's) it loads; a format it cannot read
-// or corrupt bytes it refuses with one clear log line, keeping its view.
+// or corrupt bytes it refuses with one clear log line, keeping its view; a
+// listener that builds its own view from a snapshot gets it part by part.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -9,6 +10,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { DnsView, ViewDelta } from '../shared/view.js';
+import { dnsViewBuilder } from '../shared/viewBuilder.js';
+import { NatsViewFeed } from '../shared/natsViewFeed.js';
 import { encodeSnapshot, snapshotMetadata, type ViewDistributionOptions } from '../shared/viewWire.js';
 import { natsServerMissing } from './support/natsServer.js';
 import { capturedLogger, DrivenFeed, eventually, inStep, sampleView, ViewDistHarness } from './viewdist-support.js';
@@ -79,6 +82,31 @@ describe('the snapshot a frontend finds', { skip: natsServerMissing() }, () => {
     await putSnapshot(await encodeSnapshot(readable), 8);
     await eventually('the follower loads the next snapshot', () => got.view?.version === 8, 8000);
     assert.deepEqual(got.view, readable);
+  });
+
+  it('hands the snapshot to a listener that builds from it as it is read, and a corrupt one to nobody', async () => {
+    const source = new DrivenFeed(sampleView(20, 100));
+    await aggregatorGone(source.view);
+    const log = capturedLogger();
+    const feed = await NatsViewFeed.start(await nats.connection('frontend'), OPTS, log.logger);
+    const built: DnsView[] = [];
+    let whole = 0;
+    feed.subscribe({ snapshot: () => whole++, delta: () => undefined, snapshotBuilder: () => dnsViewBuilder((view) => built.push(view)) });
+    try {
+      await eventually('the listener built the view', () => built.length === 1);
+      assert.deepEqual(built[0], source.view);
+
+      const good = gunzipSync(await encodeSnapshot(sampleView(20, 200)));
+      await putSnapshot(await gzip(good.subarray(0, good.length - 3)), 200);
+      await gapAfter(100);
+      await eventually('the feed refuses the snapshot', () => rejections(log).length > 0);
+      assert.match(rejections(log)[0]!, /malformed at byte/);
+      assert.equal(built.length, 1, 'a snapshot that turned out corrupt was never done');
+      assert.equal(whole, 0, 'a listener that builds gets no whole views');
+      assert.equal(feed.version, 100);
+    } finally {
+      await feed.stop();
+    }
   });
 
   it('keeps its view when the newer snapshot is corrupt or not what its metadata says', async () => {

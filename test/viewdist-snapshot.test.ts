@@ -1,13 +1,15 @@
 // The view snapshot's bytes (shared/viewSnapshot.ts, format 2) and the
 // formats a frontend reads (shared/viewWire.ts decodeSnapshot): every view
-// comes back as it was; anything else is refused with an Error saying why.
+// comes back as it was, whole or part by part; anything else is refused with
+// an Error saying why.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback, gunzipSync } from 'node:zlib';
 import { generateClusterset } from '../scripts/bench/clusterset.js';
 import type { DnsView } from '../shared/view.js';
-import { readView, VIEW_FORMAT, writeView } from '../shared/viewSnapshot.js';
+import { viewOf, type ViewBuilder } from '../shared/viewBuilder.js';
+import { MalformedView, readView, readViewInto, VIEW_FORMAT, writeView } from '../shared/viewSnapshot.js';
 import { decodeSnapshot, encodeSnapshot, isDnsView } from '../shared/viewWire.js';
 import { seededRandom } from './support/random.js';
 import { sampleView } from './viewdist-support.js';
@@ -51,13 +53,50 @@ const views: [string, DnsView][] = [
   ],
 ];
 
+// What a builder is handed, in order, as readViewInto reads `bytes`.
+function partsOf(bytes: Buffer): string[] {
+  const parts: string[] = [];
+  const builder: ViewBuilder = {
+    head: ({ version }) => void parts.push(`head ${version}`),
+    service: (key, names) => void parts.push(`service ${key} ${names.size}`),
+    overlay: (cluster, overlay) => void parts.push(`overlay ${cluster} ${Object.keys(overlay).length}`),
+    done: () => void parts.push('done'),
+  };
+  try {
+    readViewInto(bytes, builder);
+  } catch (err) {
+    assert.ok(err instanceof MalformedView, String(err));
+    parts.push('malformed');
+  }
+  return parts;
+}
+
 describe('view snapshot format 2', () => {
   for (const [name, view] of views) {
     it(`${name} reads back as it was`, async () => {
       assert.deepEqual(readView(writeView(view)), view);
       assert.deepEqual(await decodeSnapshot(await encodeSnapshot(view)), view);
+      assert.deepEqual(viewOf((builder) => readViewInto(writeView(view), builder)), view);
     });
   }
+
+  it('hands a builder the head, each service and each overlay in order, then done', () => {
+    const view = withOverlays();
+    const services = Object.entries(view.services).map(([key, { names }]) => `service ${key} ${Object.keys(names).length}`);
+    const overlays = Object.entries(view.views!).map(([cluster, overlay]) => `overlay ${cluster} ${Object.keys(overlay).length}`);
+    assert.deepEqual(partsOf(writeView(view)), [`head ${view.version}`, ...services, ...overlays, 'done']);
+  });
+
+  it('never tells a builder done when the bytes stop making a view, however far it got', () => {
+    const bytes = writeView(withOverlays());
+    const trailing = Buffer.concat([bytes, Buffer.from([0])]);
+    for (const broken of [bytes.subarray(0, bytes.length >> 1), bytes.subarray(0, bytes.length - 1), trailing]) {
+      const parts = partsOf(broken);
+      assert.equal(parts.at(-1), 'malformed');
+      assert.ok(!parts.includes('done'));
+    }
+    assert.ok(partsOf(trailing).filter((p) => p.startsWith('service')).length > 100, 'a builder may have been handed every service before the bytes turned out wrong');
+  });
 
   it("an endpoint's address record reads back as one object at its name and at the service's", () => {
     const view = readView(writeView(generated(1)));

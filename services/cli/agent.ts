@@ -1,35 +1,14 @@
 // `mcsdns agent`: watches one member cluster and publishes its change events
 // to the JetStream event log. It needs Kubernetes read access and NATS
 // permission to publish its own cluster's subject, nothing else.
-import { isClusterId } from '../../shared/events.js';
 import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
 import type { Logger } from '../../shared/logger.js';
 import { connectNats } from '../../shared/nats.js';
 import { Stack, type Running } from './lifecycle.js';
 import { Observability } from './observability.js';
-import { natsOptions, natsSettings } from './natsSettings.js';
-import { httpListenSetting, noEndpointsSetting } from './commonSettings.js';
-import { UsageError, type ListenAddress, type Setting, type SettingValues } from './settings.js';
+import { natsOptions } from './natsSettings.js';
+import { UsageError, type ListenAddress, type SettingValues } from './settings.js';
 import { agentMetrics } from '../../shared/metrics.js';
-
-export const agentSettings: Setting[] = [
-  {
-    flag: 'cluster-id',
-    arg: 'id',
-    describe: 'id of the member cluster: an RFC 1123 label (it becomes a DNS label and a NATS subject token)',
-    required: true,
-    parse: (v) => {
-      if (!isClusterId(v)) throw new UsageError(`cluster id ${JSON.stringify(v)} is not an RFC 1123 label (lower-case letters, digits and '-', at most 63)`);
-      return v;
-    },
-  },
-  { flag: 'kubeconfig', arg: 'path', describe: 'kubeconfig file of the cluster' },
-  { flag: 'context', arg: 'name', describe: 'context of the kubeconfig to use (default: its current context)' },
-  { flag: 'in-cluster', describe: 'use the service account of the pod the agent runs in', default: false },
-  noEndpointsSetting,
-  httpListenSetting,
-  ...natsSettings(true),
-];
 
 export async function runAgent(o: SettingValues, logger: Logger): Promise<Running> {
   const clusterId = o.clusterId as string;

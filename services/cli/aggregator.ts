@@ -1,44 +1,16 @@
 // `mcsdns aggregator`: projects the JetStream event log into its SQLite read
 // model and publishes the DNS view (snapshots and deltas) for frontends.
 import { lockFile } from '../../shared/dataDir.js';
-import { isClusterId } from '../../shared/events.js';
 import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
 import type { Logger } from '../../shared/logger.js';
 import { connectNats } from '../../shared/nats.js';
 import { NatsViewPublisher } from '../../shared/viewDistribution.js';
 import { auditRoutes } from '../audit/http.js';
-import { checkpointSettings, httpListenSetting, syncTimeoutSetting, ttlSetting, zoneSetting } from './commonSettings.js';
 import { startAggregator } from './components.js';
 import { Stack, type Running } from './lifecycle.js';
 import { Observability } from './observability.js';
-import { natsOptions, natsSettings } from './natsSettings.js';
-import { parseDuration, parseInteger, UsageError, type ListenAddress, type Setting, type SettingValues } from './settings.js';
-
-export const aggregatorSettings: Setting[] = [
-  { flag: 'db', arg: 'path', describe: 'SQLite file of the read model (created if missing)', required: true },
-  httpListenSetting,
-  { ...zoneSetting, describe: 'zone whose names the audit API (/api/audit/… on --http-listen) answers' },
-  { ...ttlSetting, describe: 'TTL in the audit API answers' },
-  {
-    flag: 'expect-cluster',
-    arg: 'id',
-    describe: 'a cluster counted as not yet synced until its agent finished a first sync, even before it published anything',
-    repeatable: true,
-    default: [],
-    parse: (v) => {
-      if (!isClusterId(v)) throw new UsageError(`cluster id ${JSON.stringify(v)} is not an RFC 1123 label`);
-      return v;
-    },
-  },
-  syncTimeoutSetting,
-  ...checkpointSettings,
-  { flag: 'event-retention', arg: 'duration', describe: 'how long the event stream keeps events (for audits)', parse: parseDuration, default: parseDuration('30d') },
-  { flag: 'dedup-window', arg: 'duration', describe: 'JetStream duplicate window for event ids', parse: parseDuration, default: parseDuration('2m') },
-  { flag: 'replicas', arg: 'n', describe: 'stream replicas (3 in a NATS cluster)', parse: parseInteger(1, 5), default: 1 },
-  { flag: 'snapshot-every', arg: 'deltas', describe: 'publish a full view snapshot every N deltas (and --snapshot-interval after a change)', parse: parseInteger(1, 10_000_000), default: 10_000 },
-  { flag: 'snapshot-interval', arg: 'duration', describe: '… or at most this long after a change', parse: parseDuration, default: parseDuration('30s') },
-  ...natsSettings(true),
-];
+import { natsOptions } from './natsSettings.js';
+import type { ListenAddress, SettingValues } from './settings.js';
 
 export async function runAggregator(o: SettingValues, logger: Logger): Promise<Running> {
   const nats = natsOptions(o, 'mcsdns-aggregator');

@@ -8,55 +8,11 @@ import { JetStreamEventLog } from '../../shared/jetstreamEventLog.js';
 import type { Logger } from '../../shared/logger.js';
 import { connectNats } from '../../shared/nats.js';
 import { SqliteEventLog } from '../../shared/sqliteEventLog.js';
-import { ttlSetting, zoneSetting } from './commonSettings.js';
 import { Stack } from './lifecycle.js';
-import { natsOptions, natsSettings } from './natsSettings.js';
-import { UsageError, type Setting, type SettingValues } from './settings.js';
+import { natsOptions } from './natsSettings.js';
+import { UsageError, type SettingValues } from './settings.js';
 
 const NATS_CONNECT_TIMEOUT_MS = 10_000;
-
-const logSettings: Setting[] = [
-  { flag: 'data-dir', arg: 'dir', describe: 'data directory of `mcsdns serve` holding the embedded event log (events.db)' },
-  ...natsSettings(false).map((s) => (s.flag === 'nats' ? { ...s, describe: 'read the JetStream event log instead' } : s)),
-];
-const jsonSetting: Setting = { flag: 'json', describe: 'print JSON instead of text', default: false };
-const checkpointDirSetting = (point: string): Setting => ({
-  flag: 'checkpoint-dir',
-  arg: 'dir',
-  describe: `start from the newest read-model checkpoint in this directory at or before ${point} (default with --data-dir: DIR/checkpoints)`,
-});
-
-export const replaySettings: Setting[] = [
-  { flag: 'to', arg: 'time|seq', describe: 'the moment: RFC 3339, now, -15m/-2d, or an event sequence (digits or #digits)', required: true },
-  { flag: 'db', arg: 'path', describe: 'new SQLite file for the rebuilt read model', required: true },
-  { flag: 'force', describe: 'overwrite the --db file when it exists', default: false },
-  checkpointDirSetting('--to'),
-  ...logSettings,
-];
-export const resolveSettings: Setting[] = [
-  { flag: 'at', arg: 'time|seq', describe: 'the moment (default: now)' },
-  zoneSetting,
-  ttlSetting,
-  jsonSetting,
-  checkpointDirSetting('--at'),
-  ...logSettings,
-];
-export const historySettings: Setting[] = [
-  { flag: 'since', arg: 'time|seq', describe: 'from this moment on (default: the first retained event)' },
-  { flag: 'until', arg: 'time|seq', describe: 'up to this moment (default: now)' },
-  zoneSetting,
-  jsonSetting,
-  checkpointDirSetting('--since'),
-  ...logSettings,
-];
-export const diffSettings: Setting[] = [
-  { flag: 'from', arg: 'time|seq', describe: 'the earlier moment', required: true },
-  { flag: 'to', arg: 'time|seq', describe: 'the later moment', required: true },
-  zoneSetting,
-  jsonSetting,
-  checkpointDirSetting('--from'),
-  ...logSettings,
-];
 
 async function openLog(o: SettingValues, stack: Stack, logger: Logger): Promise<EventLog> {
   if ((o.dataDir === undefined) === (o.nats === undefined)) throw new UsageError('give the event log: --data-dir DIR (embedded) or --nats URL');

@@ -1,5 +1,5 @@
 // Starting the aggregator and the frontend the same way in every command.
-import { Aggregator } from '../aggregator/aggregator.js';
+import type { Aggregator } from '../aggregator/aggregator.js';
 import { Frontend, type FrontendOptions } from '../frontend/server.js';
 import type { EventLog } from '../../shared/eventLog.js';
 import type { Logger } from '../../shared/logger.js';
@@ -46,6 +46,8 @@ export async function startAggregator(
   stack: Stack,
   logger: Logger,
 ): Promise<Aggregator> {
+  // Loaded here, not above: a frontend runs without SQLite and the read model's code.
+  const { Aggregator } = await import('../aggregator/aggregator.js');
   const aggregator = Aggregator.open({
     log,
     dbPath,

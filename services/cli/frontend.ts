@@ -4,25 +4,13 @@
 import type { Readiness } from '../../shared/httpServer.js';
 import type { Logger } from '../../shared/logger.js';
 import { connectNats } from '../../shared/nats.js';
-import { NatsViewFeed } from '../../shared/viewDistribution.js';
+import { NatsViewFeed } from '../../shared/natsViewFeed.js';
 import { Stack, type Running } from './lifecycle.js';
 import { Observability, stalenessCheck } from './observability.js';
-import { natsOptions, natsSettings } from './natsSettings.js';
-import { dnsListenSetting, dnsOptionSettings, httpListenSetting, ttlSetting, zoneSetting } from './commonSettings.js';
+import { natsOptions } from './natsSettings.js';
 import { startFrontend } from './components.js';
-import { parseDuration, parseInteger, type ListenAddress, type Setting, type SettingValues } from './settings.js';
+import type { ListenAddress, SettingValues } from './settings.js';
 import { isWorker, reportToPrimary, runWorkers } from './workers.js';
-
-export const frontendSettings: Setting[] = [
-  zoneSetting,
-  dnsListenSetting,
-  ttlSetting,
-  httpListenSetting,
-  ...dnsOptionSettings,
-  { flag: 'max-staleness', arg: 'duration', describe: 'not ready (/readyz) when the aggregator has not been heard from for this long; answers go on', parse: parseDuration, default: parseDuration('30s') },
-  { flag: 'workers', arg: 'n', describe: 'answer from N processes sharing the DNS port, each following the view (a dead one is replaced)', parse: parseInteger(1, 64), default: 1 },
-  ...natsSettings(true),
-];
 
 export async function runFrontend(o: SettingValues, logger: Logger): Promise<Running> {
   const httpListen = o.httpListen as ListenAddress | undefined;

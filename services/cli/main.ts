@@ -3,14 +3,20 @@
 // 2 for bad usage, 1 for anything that went wrong while running.
 import { Command, CommanderError } from 'commander';
 import { createLogger, type Logger } from '../../shared/logger.js';
-import { agentSettings, runAgent } from './agent.js';
-import { aggregatorSettings, runAggregator } from './aggregator.js';
-import { frontendSettings, runFrontend } from './frontend.js';
 import { untilSignal, type Running } from './lifecycle.js';
 import { AuditInputError } from '../audit/time.js';
-import { auditDiff, auditHistory, auditResolve, diffSettings, historySettings, replay, replaySettings, resolveSettings as auditResolveSettings } from './audit.js';
+import {
+  agentSettings,
+  aggregatorSettings,
+  auditResolveSettings,
+  diffSettings,
+  frontendSettings,
+  historySettings,
+  replaySettings,
+  serveSettings,
+} from './commandSettings.js';
 import { corefileLayer } from './corefileLayer.js';
-import { serve, serveSettings, type ServeOptions } from './serve.js';
+import type { ServeOptions } from './serve.js';
 import { defineSettings, resolveSettings, UsageError, type Setting, type SettingValues } from './settings.js';
 
 const program = new Command('mcsdns')
@@ -20,6 +26,7 @@ const program = new Command('mcsdns')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`mcsdns: ${text.replace(/^error: /, '')}`) });
 
+// A command's code (and what it needs: NATS, SQLite, Kubernetes clients) loads only when it runs.
 interface CommandSpec {
   name: string;
   description: string;
@@ -34,17 +41,17 @@ const commands: CommandSpec[] = [
     name: 'serve',
     description: 'watch every member cluster and answer DNS, all in one process (embedded event log, or JetStream with --nats)',
     settings: serveSettings,
-    run: (v, logger) => serve(v as unknown as ServeOptions & SettingValues, logger),
+    run: async (v, logger) => (await import('./serve.js')).serve(v as unknown as ServeOptions & SettingValues, logger),
     layer: (v) => (v.corefile ? corefileLayer(v.corefile as string) : undefined),
   },
-  { name: 'agent', description: 'watch one member cluster and publish its changes to the JetStream event log', settings: agentSettings, run: runAgent },
+  { name: 'agent', description: 'watch one member cluster and publish its changes to the JetStream event log', settings: agentSettings, run: async (v, logger) => (await import('./agent.js')).runAgent(v, logger) },
   {
     name: 'aggregator',
     description: 'project the JetStream event log into a SQLite read model and publish the DNS view to frontends',
     settings: aggregatorSettings,
-    run: runAggregator,
+    run: async (v, logger) => (await import('./aggregator.js')).runAggregator(v, logger),
   },
-  { name: 'frontend', description: 'answer DNS from the view published over NATS (stateless; run as many as needed)', settings: frontendSettings, run: runFrontend },
+  { name: 'frontend', description: 'answer DNS from the view published over NATS (stateless; run as many as needed)', settings: frontendSettings, run: async (v, logger) => (await import('./frontend.js')).runFrontend(v, logger) },
 ];
 
 const names = commands.map((c) => c.name);
@@ -75,14 +82,14 @@ interface QuestionSpec {
 
 const audit = program.command('audit').description('ask the event history what DNS answered, when, and why');
 const questions: QuestionSpec[] = [
-  { parent: program, name: 'replay', args: [], description: 'rebuild the read model as it was at a moment, into a new SQLite file', settings: replaySettings, run: replay },
+  { parent: program, name: 'replay', args: [], description: 'rebuild the read model as it was at a moment, into a new SQLite file', settings: replaySettings, run: async (v, logger) => (await import('./audit.js')).replay(v, logger) },
   {
     parent: audit,
     name: 'resolve',
     args: ['<name>', '[type]'],
     description: 'the answer mcsdns gave for NAME (TYPE: A, AAAA, SRV, TXT, SOA, NS, ANY; default A) at a moment, and the event that last changed it',
     settings: auditResolveSettings,
-    run: auditResolve,
+    run: async (v, logger, args) => (await import('./audit.js')).auditResolve(v, logger, args),
   },
   {
     parent: audit,
@@ -90,9 +97,9 @@ const questions: QuestionSpec[] = [
     args: ['<target>'],
     description: 'the events that touched NAMESPACE/SERVICE or a name, oldest first, with what changed in the object and in the answers',
     settings: historySettings,
-    run: auditHistory,
+    run: async (v, logger, args) => (await import('./audit.js')).auditHistory(v, logger, args),
   },
-  { parent: audit, name: 'diff', args: [], description: 'every name whose answers differ between two moments', settings: diffSettings, run: auditDiff },
+  { parent: audit, name: 'diff', args: [], description: 'every name whose answers differ between two moments', settings: diffSettings, run: async (v, logger) => (await import('./audit.js')).auditDiff(v, logger) },
 ];
 for (const q of questions) {
   const cmd = q.parent.command(q.name).description(q.description);

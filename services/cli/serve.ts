@@ -2,7 +2,7 @@
 // the embedded event log in the data directory, or by JetStream with --nats
 // (then frontends elsewhere can follow the same view).
 import { join } from 'node:path';
-import { parseClusterSpec, type ClusterSpec } from '../agent/clusterSpec.js';
+import type { ClusterSpec } from '../agent/clusterSpec.js';
 import { loadAgent } from './agent.js';
 import { lockDataDir } from '../../shared/dataDir.js';
 import type { EventLog } from '../../shared/eventLog.js';
@@ -14,39 +14,10 @@ import { NatsViewPublisher } from '../../shared/viewDistribution.js';
 import { Stack, type Running } from './lifecycle.js';
 import { Observability } from './observability.js';
 import { agentMetrics } from '../../shared/metrics.js';
-import { natsOptions, natsSettings } from './natsSettings.js';
-import { checkpointSettings, dnsListenSetting, dnsOptionSettings, httpListenSetting, noEndpointsSetting, syncTimeoutSetting, ttlSetting, zoneSetting } from './commonSettings.js';
+import { natsOptions } from './natsSettings.js';
 import { auditRoutes } from '../audit/http.js';
 import { startAggregator, startFrontend } from './components.js';
-import { UsageError, type ListenAddress, type Setting, type SettingValues } from './settings.js';
-
-export const serveSettings: Setting[] = [
-  zoneSetting,
-  {
-    flag: 'cluster',
-    arg: 'id=kubeconfig[@context]',
-    describe: 'member cluster to watch: its id (an RFC 1123 label), kubeconfig file and optional context',
-    repeatable: true,
-    default: [],
-    parse: (v) => {
-      try {
-        return parseClusterSpec(v);
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
-    },
-  },
-  dnsListenSetting,
-  { flag: 'data-dir', arg: 'dir', describe: 'directory for the event log (embedded mode) and the read model', default: '.mcsdns' },
-  ttlSetting,
-  noEndpointsSetting,
-  ...dnsOptionSettings,
-  syncTimeoutSetting,
-  ...checkpointSettings,
-  { flag: 'corefile', arg: 'path', describe: "take zones, clusters and options from a CoreDNS Corefile's multicluster stanza (flags win)" },
-  httpListenSetting,
-  ...natsSettings(false).map((s) => (s.flag === 'nats' ? { ...s, describe: 'use this NATS JetStream as the event log instead of the embedded one' } : s)),
-];
+import { UsageError, type ListenAddress, type SettingValues } from './settings.js';
 
 export interface ServeOptions {
   zone: string[];

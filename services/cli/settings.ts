@@ -2,9 +2,12 @@
 // (MCSDNS_<FLAG>, repeatable values comma-separated) and from a YAML config
 // file (--config), in that order of precedence, through one parser each.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
-import { parse as parseYaml } from 'yaml';
+
+// Loaded only for a --config file: it takes a tenth of starting the command line.
+const parseYaml = (text: string): unknown => (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
 
 export class UsageError extends Error {}
 

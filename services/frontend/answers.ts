@@ -4,7 +4,8 @@
 // an arena and found by the query's own octets through an index. Deltas
 // recompile only the services they touch. No sockets here.
 
-import { allSynced, type DnsView, type ServiceOverlay, type ServiceRecords, type ViewDelta } from '../../shared/view.js';
+import { allSynced, type DnsView, type ServiceRecords, type ViewDelta } from '../../shared/view.js';
+import { buildFrom, namesOf, recordsOf, type ServiceNames, type ViewBuilder } from '../../shared/viewBuilder.js';
 import { NameArena } from './nameArena.js';
 import { NameIndex } from './nameIndex.js';
 import { VERSION_NAME, isValidName, negativeAnswers, noRecords, writeApex, writeName, writeVersion, written } from './nameWriter.js';
@@ -115,25 +116,41 @@ export function pendingAnswers(zones: string[], ttl: number, options: AnswerOpti
 }
 
 export function compileAnswers(view: DnsView, zones: string[], ttl: number, options: AnswerOptions = {}, viewClusters: string[] = []): AnswerTable {
+  let table: AnswerTable | undefined;
+  buildFrom(view, answersBuilder(zones, ttl, options, viewClusters, (compiled) => (table = compiled)));
+  return table!;
+}
+
+// Compiles a view as it is handed over, part by part: a snapshot read
+// straight into answers, never held whole. `done` gets the table.
+export function answersBuilder(zones: string[], ttl: number, options: AnswerOptions | undefined, viewClusters: string[], done: (table: AnswerTable) => void): ViewBuilder {
   const table = pendingAnswers(zones, ttl, options, viewClusters);
-  table.version = view.version;
-  table.serial = serialOf(view.version);
-  table.synced = allSynced(view);
-  addFixedNames(table);
-  acquire(table.emptyNonTerminals, SERVICES_KEY); // held for good
-  for (const namespace of view.namespaces) addNamespace(table, namespace);
-  for (const key of Object.keys(view.services)) {
-    addService(table, key, view.services[key]!);
-    if (written.size >= BATCH_SIZE) placeNames(table);
-  }
-  placeNames(table); // the views read the union's names
-  for (const answers of table.views) {
-    const overlay: ServiceOverlay = view.views && Object.hasOwn(view.views, answers.cluster) ? view.views[answers.cluster]! : {};
-    for (const [key, records] of Object.entries(overlay)) answers.overlay.set(key, records);
-    const services = table.preferOwnCluster ? Object.keys(view.services).concat(Object.keys(overlay)) : Object.keys(overlay);
-    for (const key of services) refreshViewService(table, answers, key);
-  }
-  return table;
+  return {
+    head(head) {
+      table.version = head.version;
+      table.serial = serialOf(head.version);
+      table.synced = allSynced(head);
+      addFixedNames(table);
+      acquire(table.emptyNonTerminals, SERVICES_KEY); // held for good
+      for (const namespace of head.namespaces) addNamespace(table, namespace);
+    },
+    service(key, names) {
+      addService(table, key, names);
+      if (written.size >= BATCH_SIZE) placeNames(table);
+    },
+    overlay(cluster, overlay) {
+      const answers = table.views.find((v) => v.cluster === cluster);
+      if (answers) for (const [key, records] of Object.entries(overlay)) answers.overlay.set(key, records);
+    },
+    done() {
+      placeNames(table); // the views read the union's names
+      for (const answers of table.views) {
+        const overlaid = [...answers.overlay.keys()];
+        for (const key of table.preferOwnCluster ? [...table.services.keys(), ...overlaid] : overlaid) refreshViewService(table, answers, key);
+      }
+      done(table);
+    },
+  };
 }
 
 // Applies a delta in place; false (nothing changed) when it does not start at
@@ -149,7 +166,7 @@ export function applyDelta(table: AnswerTable, delta: ViewDelta): boolean {
   for (const key of delta.services.remove) removeService(table, key);
   for (const [key, records] of Object.entries(delta.services.upsert)) {
     removeService(table, key);
-    addService(table, key, records);
+    addService(table, key, namesOf(records));
   }
   placeNames(table);
   for (const answers of table.views) applyOverlayDelta(table, answers, delta);
@@ -258,9 +275,9 @@ function removeNamespace(table: AnswerTable, namespace: string): void {
   release(table.emptyNonTerminals, nameKey(namespace, SERVICES_KEY));
 }
 
-function addService(table: AnswerTable, service: string, records: ServiceRecords): void {
-  const compiled = compiledService(table.preferOwnCluster && table.views.length > 0 ? records : undefined);
-  for (const ancestor of compileService(table, records, table.names, compiled)) acquire(table.emptyNonTerminals, ancestor);
+function addService(table: AnswerTable, service: string, names: ServiceNames): void {
+  const compiled = compiledService(table.preferOwnCluster && table.views.length > 0 ? recordsOf(names) : undefined);
+  for (const ancestor of compileService(table, names, table.names, compiled)) acquire(table.emptyNonTerminals, ancestor);
   table.services.set(service, compiled);
 }
 
@@ -276,20 +293,18 @@ const compiledService = (records: ServiceRecords | undefined): CompiledService =
 
 // Writes a service's names, in every zone, for `index`; placeNames puts them
 // in the arena and tells `compiled` where. Returns the empty non-terminals
-// above them. `cluster`: the view's cluster, whose own records come first.
-function compileService(table: AnswerTable, records: ServiceRecords, index: NameIndex, compiled: CompiledService, cluster?: string): string[] {
-  const own = cluster !== undefined && table.preferOwnCluster ? ownRecords(records, cluster) : undefined;
+// above them. `own`: a view cluster's own records (ownCluster.ts), written first.
+function compileService(table: AnswerTable, names: ServiceNames, index: NameIndex, compiled: CompiledService, own?: Set<string>): string[] {
   const relatives: string[] = [];
   const start = written.size;
-  for (const name of Object.keys(records.names)) {
+  for (const [name, records] of names) {
     if (!isValidName(name)) continue; // what cannot be written as labels
+    const relative = nameKey(name);
     for (let z = 0; z < table.zones.length; z++) {
       const zone = table.zones[z]!;
-      const key = nameKey(name, zone.key);
-      if (key.length >= MAX_NAME_LENGTH || (table.zones.length > 1 && findZone(table.zones, key) !== z)) continue; // too long to ask for, or an inner zone's name
-      const relative = key.slice(0, key.length - zone.key.length);
+      if (relative.length + zone.key.length >= MAX_NAME_LENGTH || (table.zones.length > 1 && findZone(table.zones, relative + zone.key) !== z)) continue; // too long to ask for, or an inner zone's name
       relatives.push(relative);
-      writeName(relative, z, zone.key, records.names[name]!, records, table.ttl, own);
+      writeName(relative, z, zone.key, records, names, table.ttl, own);
     }
   }
   pend(index, compiled, start, relatives.length);
@@ -469,7 +484,8 @@ function refreshViewService(table: AnswerTable, view: ViewAnswers, service: stri
 // Placed at once: a service refreshed twice drops what the first time compiled.
 function compileViewService(table: AnswerTable, view: ViewAnswers, records: ServiceRecords): CompiledService {
   const compiled = compiledService(undefined);
-  for (const ancestor of compileService(table, records, view.names, compiled, view.cluster)) acquire(view.emptyNonTerminals, ancestor);
+  const own = table.preferOwnCluster ? ownRecords(records, view.cluster) : undefined;
+  for (const ancestor of compileService(table, namesOf(records), view.names, compiled, own)) acquire(view.emptyNonTerminals, ancestor);
   placeNames(table);
   return compiled;
 }

@@ -3,7 +3,8 @@
 // answers without a name (NODATA, NXDOMAIN, errors). Names go to one scratch
 // writer, `written`, from which answers.ts copies them to its arena.
 
-import type { ServiceRecords, ViewRecord } from '../../shared/view.js';
+import type { ViewRecord } from '../../shared/view.js';
+import type { ServiceNames } from '../../shared/viewBuilder.js';
 import { ownFirst } from './ownCluster.js';
 import { ANCOUNT, FLAGS, NAME_RRSETS, NEXT, NO_SERIAL, NSCOUNT, QTYPE, RRSET_HEADER, SERIAL_AT, TAIL_END, type Answer } from './rrset.js';
 import { TailWriter } from './tailWriter.js';
@@ -27,7 +28,7 @@ const authoritative = (rcode: number): number => FLAG.QR | FLAG.AA | rcode;
 // Writes the name of key `key` relative to the zone of key `zone`, index
 // `z`, and its RRsets (A, AAAA, SRV: those it has). `own`: the view
 // cluster's own records (ownCluster.ts), written first.
-export function writeName(key: string, z: number, zone: string, records: ViewRecord[], service: ServiceRecords, ttl: number, own: Set<string> | undefined): void {
+export function writeName(key: string, z: number, zone: string, records: ViewRecord[], service: ServiceNames, ttl: number, own: Set<string> | undefined): void {
   const start = beginName(key, z);
   const ordered = own ? ownFirst(records, own) : records;
   let rrsets = 0;
@@ -160,7 +161,7 @@ function writeAddresses(key: string, zone: string, qtype: number, family: 4 | 6,
   return true;
 }
 
-function writeSrv(key: string, zone: string, services: SrvRecord[], service: ServiceRecords, ttl: number, own: Set<string> | undefined): void {
+function writeSrv(key: string, zone: string, services: SrvRecord[], service: ServiceNames, ttl: number, own: Set<string> | undefined): void {
   const at = beginRRset();
   written.begin(key, zone);
   for (const r of services) {
@@ -175,15 +176,15 @@ function writeSrv(key: string, zone: string, services: SrvRecord[], service: Ser
 // The SRV tables (rrset.ts) of the records just written, and their targets'
 // addresses. Targets lie in the service's own names (its name or its
 // endpoints'), so a delta never has to recompile another service for them.
-function writeTargetAddresses(services: SrvRecord[], service: ServiceRecords, ttl: number): void {
-  const targets: string[] = [];
-  for (const r of services) if (!targets.includes(r.target)) targets.push(r.target);
-  written.u32(targets.length);
-  for (const r of services) written.u32(targets.indexOf(r.target));
+function writeTargetAddresses(services: SrvRecord[], service: ServiceNames, ttl: number): void {
+  const targets = new Map<string, number>(); // each target once, by its number: a headless service has hundreds
+  for (const r of services) if (!targets.has(r.target)) targets.set(r.target, targets.size);
+  written.u32(targets.size);
+  for (const r of services) written.u32(targets.get(r.target)!);
   let rrsets = written.size;
-  written.skip(16 * targets.length);
-  for (const target of targets) {
-    const targetRecords = Object.hasOwn(service.names, target) ? service.names[target]! : [];
+  written.skip(16 * targets.size);
+  for (const target of targets.keys()) {
+    const targetRecords = service.get(target) ?? [];
     for (const [type, family] of ADDRESS_FAMILIES) {
       written.setU32(rrsets, written.size - written.tailOffset);
       for (const r of targetRecords) if (r.type === type) written.pointedAddress(ttl, family, r.address);

@@ -9,7 +9,7 @@ import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { FrontendMetrics, QueryCounts } from '../../shared/metrics.js';
 import type { DnsView, ViewDelta, ViewFeed } from '../../shared/view.js';
-import { applyDelta, compileAnswers, pendingAnswers, type AnswerOptions, type AnswerTable } from './answers.js';
+import { answersBuilder, applyDelta, compileAnswers, pendingAnswers, type AnswerOptions, type AnswerTable } from './answers.js';
 import { respond, type ViewRouting } from './respond.js';
 import { isTransferRequest, transferMessages } from './transfer.js';
 import { Forwarder, type Upstream } from './upstream.js';
@@ -111,7 +111,12 @@ export class Frontend {
 
   async start(): Promise<void> {
     const snapshotArrived = new Promise<void>((resolve) => (this.firstSnapshot = resolve));
-    this.unsubscribe = this.feed.subscribe({ snapshot: (view) => this.onSnapshot(view), delta: (delta) => this.onDelta(delta) });
+    this.unsubscribe = this.feed.subscribe({
+      snapshot: (view) => this.onSnapshot(view),
+      // Answers compiled straight from a snapshot as it is read: the view is never held whole.
+      snapshotBuilder: () => answersBuilder(this.opts.zones, this.ttl, this.opts.answers, this.viewClusters, (table) => this.serve(table)),
+      delta: (delta) => this.onDelta(delta),
+    });
     const timeoutMs = this.opts.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)));
@@ -143,13 +148,23 @@ export class Frontend {
 
   private onSnapshot(view: DnsView): void {
     try {
-      this.table = compileAnswers(view, this.opts.zones, this.ttl, this.opts.answers, this.viewClusters);
-      this.awaitingSnapshot = false;
-      this.metrics?.snapshotVersion.set(view.version);
-      this.log.debug({ version: view.version }, 'view snapshot loaded');
+      this.serve(compileAnswers(view, this.opts.zones, this.ttl, this.opts.answers, this.viewClusters));
     } catch (err) {
       this.log.error({ err, version: view.version }, 'view snapshot could not be compiled; keeping the previous answers');
+      this.started();
     }
+  }
+
+  // Answers from `table`, compiled from a whole snapshot, from now on.
+  private serve(table: AnswerTable): void {
+    this.table = table;
+    this.awaitingSnapshot = false;
+    this.metrics?.snapshotVersion.set(table.version!);
+    this.log.debug({ version: table.version }, 'view snapshot loaded');
+    this.started();
+  }
+
+  private started(): void {
     this.firstSnapshot?.();
     this.firstSnapshot = undefined;
   }
