@@ -186,7 +186,7 @@ class SnapshotWriter {
 }
 
 class ByteWriter {
-  private buffer = Buffer.allocUnsafe(1 << 16);
+  private buffer = Buffer.allocUnsafe(1024); // grows by doubling: a delta of one service stays small
   private length = 0;
 
   byte(b: number): void {

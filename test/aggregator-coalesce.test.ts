@@ -1,11 +1,12 @@
 // The aggregator behind the log and in step with it: a backlog is projected
 // batch by batch but derived into the view once, when caught up; a trickle
-// still gets one delta per batch at once; a backlog that stops coming is
-// published after VIEW_DEFER_MS.
+// still gets one delta per batch at once; batches in quick succession get
+// deltas VIEW_PACING_MS apart; a backlog that stops coming is published
+// after VIEW_DEFER_MS.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { Aggregator, VIEW_DEFER_MS } from '../services/aggregator/aggregator.js';
+import { Aggregator, VIEW_DEFER_MS, VIEW_PACING_MS } from '../services/aggregator/aggregator.js';
 import { fullView } from '../services/aggregator/dnsView.js';
 import { Projection } from '../services/aggregator/projection.js';
 import { ReadModel } from '../services/aggregator/readModel.js';
@@ -107,6 +108,7 @@ describe('aggregator behind the log and in step with it', () => {
     const { deltas, listener } = recorder();
     aggregator.subscribe(listener);
     for (let n = 1; n <= 5; n++) {
+      await new Promise((resolve) => setTimeout(resolve, VIEW_PACING_MS));
       const appendedAt = performance.now();
       const { seq } = (await log.append([item(serviceImport('east', 'prod', `svc-${n}`, { ips: [`10.0.0.${n}`] }))]))[0]!;
       assert.ok(await aggregator.waitForSeq(seq, 5000));
@@ -116,6 +118,35 @@ describe('aggregator behind the log and in step with it', () => {
       assert.ok(last.at - appendedAt < VIEW_DEFER_MS, `delta ${last.at - appendedAt} ms after the append`);
     }
     assert.equal(deltas.length, 5);
+  });
+
+  it('paces deltas of batches in quick succession: after one delta, the next batches go in one delta VIEW_PACING_MS later', async () => {
+    const events = stored([...fullSync('east', 1), ...[1, 2, 3, 4, 5].map((n) => serviceImport('east', 'prod', `svc-${n}`, { ips: [`10.0.0.${n}`] }))].map(item));
+    const syncLength = events.length - 5;
+    const inQuickSuccession: EventLog = Object.create(log, {
+      follow: {
+        value: async function* (from: number, signal: AbortSignal): AsyncGenerator<FollowedBatch> {
+          // The sync, then each change alone; each batch the last the log holds when it is delivered.
+          yield { events: events.filter((e) => e.seq >= from && e.seq <= syncLength), behind: 0 };
+          for (const event of events.filter((e) => e.seq >= from && e.seq > syncLength)) yield { events: [event], behind: 0 };
+          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        },
+      },
+    });
+    const aggregator = open(inQuickSuccession);
+    const { deltas, listener } = recorder();
+    aggregator.subscribe(listener);
+    await aggregator.start();
+    assert.ok(await aggregator.waitForSeq(events.length, 5000));
+    assert.deepEqual(
+      deltas.map(({ delta }) => [delta.from, delta.to]),
+      [
+        [0, syncLength],
+        [syncLength, events.length],
+      ],
+    );
+    assert.ok(deltas[1]!.at - deltas[0]!.at >= VIEW_PACING_MS - 1, `deltas ${deltas[1]!.at - deltas[0]!.at} ms apart`);
+    assert.deepEqual(Object.keys(deltas[1]!.delta.services.upsert).sort(), ['prod/svc-1', 'prod/svc-2', 'prod/svc-3', 'prod/svc-4', 'prod/svc-5']);
   });
 
   it('publishes what a backlog applied when its next batch does not come', async () => {

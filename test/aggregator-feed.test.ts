@@ -7,7 +7,7 @@ import type { ChangeEvent } from '../shared/events.js';
 import type { EventLog } from '../shared/eventLog.js';
 import { SqliteEventLog } from '../shared/sqliteEventLog.js';
 import { applyDelta, type DnsView, type ViewDelta } from '../shared/view.js';
-import { Aggregator, type AggregatorOptions } from '../services/aggregator/aggregator.js';
+import { Aggregator, VIEW_PACING_MS, type AggregatorOptions } from '../services/aggregator/aggregator.js';
 import { Projection } from '../services/aggregator/projection.js';
 import {
   deleted,
@@ -147,6 +147,8 @@ describe('aggregator', () => {
     await append(...fullSync('east', 1));
     await append(serviceImport('east', 'prod', 'db', { type: 'Headless' }));
     await append(endpointSlice('east', 'prod', 'db-1', 'db', [ready('10.1.0.1'), ready('10.1.0.2')]));
+    await caughtUp(aggregator);
+    await new Promise((resolve) => setTimeout(resolve, VIEW_PACING_MS)); // so that the next event gets a delta of its own
     await append(namespace('east', 'prod')); // changes no answer: an empty delta still advances the version
     await append(deleted('east', 'ServiceImport', 'prod', 'web'), deleted('east', 'Namespace', '', 'prod'));
     await caughtUp(aggregator);

@@ -35,9 +35,24 @@ const RETRY_MS = 1000;
 // service whose events span many batches is then derived once, not once per
 // batch, while followers of a long backlog still see it progress.
 export const VIEW_DEFER_MS = 250;
+// In step with the log, deltas start at least this far apart: a lone change
+// goes out at once, a stream of them a window at a time. Each delta costs the
+// aggregator a derivation and a publish, and every frontend a table update,
+// whatever its size.
+export const VIEW_PACING_MS = 10;
 const LAG_REFRESH_MS = 1000;
 // Readiness tolerates this many events not yet applied: a burst, not a stall.
 export const DEFAULT_MAX_READY_LAG = 1000;
+
+// Applied to the read model, not yet to the view: what it touched, since
+// when, and when the timer publishing it is due (performance.now()).
+interface Unviewed {
+  touched: Touched;
+  observedAt: number[];
+  since: number;
+  timer?: NodeJS.Timeout;
+  due: number;
+}
 
 export class Aggregator implements ViewFeed {
   private readonly log: EventLog;
@@ -51,8 +66,8 @@ export class Aggregator implements ViewFeed {
   private readonly seqWaiters = new Set<{ seq: number; done: (reached: boolean) => void }>();
   private applied: number;
   private current: DnsView | undefined; // with the read model's real sync states; listeners get published()
-  // Applied to the read model, not yet to the view: what it touched, since when (performance.now()).
-  private unviewed: { touched: Touched; observedAt: number[]; since: number; timer?: NodeJS.Timeout } | undefined;
+  private unviewed: Unviewed | undefined;
+  private lastViewAt = -Infinity; // performance.now() of the last delta
   private readonly syncTimeoutMs: number | undefined;
   private readonly syncDeadlines = new Map<string, NodeJS.Timeout>(); // clusters waiting for their first sync
   private readonly syncedByTimeout = new Set<string>();
@@ -209,15 +224,19 @@ export class Aggregator implements ViewFeed {
     }
   }
 
-  // Applies the batch a transaction of at most batchSize events at a time;
-  // the view follows once the log holds no more, or the view waited long enough.
+  // Applies the batch a transaction of at most batchSize events at a time.
+  // The view follows once the log holds no more (paced), or once it waited
+  // VIEW_DEFER_MS; a timer stands in for a next batch slow to come, or never
+  // coming (the log failed).
   private applyFollowed({ events, behind }: FollowedBatch): void {
     for (let i = 0; i < events.length; i += this.batchSize) this.apply(events.slice(i, i + this.batchSize));
     const unviewed = this.unviewed;
     if (!unviewed) return;
-    if (behind === 0 || performance.now() - unviewed.since >= VIEW_DEFER_MS) this.publishView();
-    // The next batch may be slow to come, or never come (the log failed).
-    else unviewed.timer ??= this.viewTimer();
+    const latest = unviewed.since + VIEW_DEFER_MS;
+    const due = behind === 0 ? Math.min(this.lastViewAt + VIEW_PACING_MS, latest) : latest;
+    const now = performance.now();
+    if (due <= now) return this.publishView();
+    if (!unviewed.timer || due < unviewed.due) this.viewLater(unviewed, due - now);
   }
 
   private apply(batch: StoredEvent[]): void {
@@ -236,13 +255,15 @@ export class Aggregator implements ViewFeed {
     this.metrics?.eventsApplied.inc(observedAt.length);
     this.metrics?.eventsRejected.inc(rejected.length);
     this.metrics?.lastAppliedSeq.set(this.applied);
-    this.unviewed ??= { touched: nothingTouched(), observedAt: [], since: performance.now() };
+    this.unviewed ??= { touched: nothingTouched(), observedAt: [], since: performance.now(), due: Infinity };
     addTouched(this.unviewed.touched, touched);
     for (const at of observedAt) this.unviewed.observedAt.push(at);
   }
 
-  private viewTimer(): NodeJS.Timeout {
-    return setTimeout(() => this.publishViewLater(), VIEW_DEFER_MS);
+  private viewLater(unviewed: Unviewed, ms: number): void {
+    clearTimeout(unviewed.timer);
+    unviewed.timer = setTimeout(() => this.publishViewLater(), ms);
+    unviewed.due = performance.now() + ms;
   }
 
   // Where no caller handles a failure: one to derive the view is logged and tried again later.
@@ -251,7 +272,7 @@ export class Aggregator implements ViewFeed {
       this.publishView();
     } catch (err) {
       this.logger.error({ err, lastApplied: this.applied }, `deriving the view failed; retrying in ${VIEW_DEFER_MS} ms`);
-      if (this.unviewed && !this.stopped) this.unviewed.timer = this.viewTimer();
+      if (this.unviewed && !this.stopped) this.viewLater(this.unviewed, VIEW_DEFER_MS);
     }
   }
 
@@ -263,6 +284,7 @@ export class Aggregator implements ViewFeed {
     const view = this.current!;
     const delta = viewDelta(this.sources, view, unviewed.touched, this.applied);
     this.unviewed = undefined;
+    this.lastViewAt = performance.now();
     if (unviewed.observedAt.length > 0) delta.observedAt = unviewed.observedAt;
     if (this.metrics) this.countServices(delta, view);
     const publishedBefore = this.published(view.clusters);
