@@ -18,10 +18,10 @@ export interface SliceRow {
   json?: string;
 }
 
-type SrvRecord = Extract<ViewRecord, { type: 'SRV' }>;
-
 // Returns undefined when the service owns no name: it is not imported, or it
 // is headless with no ready endpoint (NXDOMAIN per the specification).
+// Each RRset is built in its final order with its final SRV weight, and the
+// names are stored in sorted order: nothing is built twice or sorted after.
 export function serviceRecords(
   namespace: string,
   name: string,
@@ -30,45 +30,63 @@ export function serviceRecords(
 ): ServiceRecords | undefined {
   if (imports.length === 0) return undefined;
   const base = `${name}.${namespace}.svc`;
-  const ports = namedPorts(imports.flatMap((i) => i.object.ports));
+  const ports = namedPorts(imports);
   // A service is headless only when every importing cluster says so.
-  const clusterSet = imports.filter((i) => i.object.type === 'ClusterSetIP');
-  const names = new Map<string, ViewRecord[]>();
-  const add = (n: string, r: ViewRecord) => {
-    const list = names.get(n);
-    if (list) list.push(r);
-    else names.set(n, [r]);
-  };
-
-  const srvNames = ports.map((p) => srvName(p, base));
-  if (clusterSet.length > 0) {
-    names.set(base, addressRecords(clusterSet.flatMap((i) => i.object.ips)));
-    ports.forEach((p, k) => {
-      const srv: SrvRecord = { type: 'SRV', priority: 0, weight: 0, port: p.port, target: base };
-      add(srvNames[k]!, srv);
-      add(base, srv);
-    });
-  } else {
-    const hosts = readyHosts(slices);
-    if (hosts.size === 0) return undefined;
-    const all = new Set<string>();
-    for (const addresses of hosts.values()) for (const a of addresses) all.add(a);
-    names.set(base, validAddressRecords(all));
-    for (const [host, addresses] of hosts) {
-      const target = `${host}.${base}`;
-      names.set(target, validAddressRecords(addresses));
-      ports.forEach((p, k) => {
-        const srv: SrvRecord = { type: 'SRV', priority: 0, weight: 0, port: p.port, target };
-        add(srvNames[k]!, srv);
-        add(base, srv);
-      });
-    }
+  if (imports.some((i) => i.object.type === 'ClusterSetIP')) {
+    return namesOf(base, ports, [{ name: base, addresses: clusterSetIPs(imports) }], false);
   }
+  const hosts = readyHosts(slices);
+  if (hosts.size === 0) return undefined;
+  const targets: Target[] = [];
+  for (const [host, addresses] of hosts) targets.push({ name: `${host}.${base}`, addresses: [...addresses] });
+  return namesOf(base, ports, targets.sort(byName), true);
+}
 
+// A name SRV records point at, with the addresses it answers.
+interface Target {
+  name: string;
+  addresses: string[]; // distinct valid IPs
+}
+
+// The names of a service: the service name answers the addresses of every
+// target and an SRV per target × port; each _port._proto name an SRV per
+// target × its ports; headless targets are names of their own.
+function namesOf(base: string, ports: ServicePort[], targets: Target[], ownTargetNames: boolean): ServiceRecords {
+  const baseAddresses = targets.length === 1 ? targets[0]!.addresses : distinct(targets.flatMap((t) => t.addresses));
+  const baseSrv = srvRecords(targets, ports);
+  const names: [string, ViewRecord[]][] = [[base, addressRecords(baseAddresses).concat(baseSrv)]];
+  // A _port._proto name of every port has the service name's SRV records, weights and all.
+  for (const [srvName, named] of srvNames(ports, base)) names.push([srvName, named.length === ports.length ? baseSrv : srvRecords(targets, named)]);
+  if (ownTargetNames) for (const t of targets) names.push([t.name, addressRecords(t.addresses)]);
   const out = nameRecord<ViewRecord[]>();
-  for (const n of [...names.keys()].sort()) out[n] = finishRRsets(names.get(n)!);
+  for (const [n, records] of names.sort(byFirst)) out[n] = records;
   return { names: out };
 }
+
+// An SRV per target (sorted) × port (sorted), sharing a weight of 100.
+function srvRecords(targets: Target[], ports: ServicePort[]): ViewRecord[] {
+  const weight = Math.max(1, Math.floor(100 / Math.max(1, targets.length * ports.length)));
+  const out: ViewRecord[] = [];
+  for (const { name: target } of targets) {
+    for (const { port } of ports) out.push({ type: 'SRV', priority: 0, weight, port, target });
+  }
+  return out;
+}
+
+// _<port>._<proto>.<base> → its ports, in port order.
+function srvNames(ports: ServicePort[], base: string): Map<string, ServicePort[]> {
+  const names = new Map<string, ServicePort[]>();
+  for (const p of ports) {
+    const n = `_${p.name.toLowerCase()}._${p.protocol.toLowerCase()}.${base}`;
+    const list = names.get(n);
+    if (list) list.push(p);
+    else names.set(n, [p]);
+  }
+  return names;
+}
+
+const byName = (a: Target, b: Target): number => (a.name < b.name ? -1 : 1); // names are distinct
+const byFirst = (a: [string, unknown], b: [string, unknown]): number => (a[0] < b[0] ? -1 : 1); // so are a service's names
 
 // What records derive from: the distinct contents of imports and of slices.
 // Nothing else counts (an object held by several clusters counts once), so
@@ -168,18 +186,26 @@ function sliceCluster({ cluster, object }: SliceRow): string {
   return source && isDnsLabel(source) ? source : cluster;
 }
 
-function srvName(p: ServicePort, base: string): string {
-  return `_${p.name.toLowerCase()}._${p.protocol.toLowerCase()}.${base}`;
+// Named ports only (unnamed ports have no SRV name), each distinct one once, in port order.
+function namedPorts(imports: ImportRow[]): ServicePort[] {
+  const seen = new Map<string, ServicePort>();
+  for (const i of imports) {
+    for (const p of i.object.ports) {
+      if (p.name === '' || !isDnsLabel(p.name.toLowerCase())) continue;
+      const key = `${p.name.toLowerCase()}/${p.protocol}/${p.port}`;
+      if (!seen.has(key)) seen.set(key, p);
+    }
+  }
+  return [...seen.values()].sort((a, b) => a.port - b.port);
 }
 
-// Named ports only (unnamed ports have no SRV name), each distinct one once.
-function namedPorts(ports: ServicePort[]): ServicePort[] {
-  const seen = new Map<string, ServicePort>();
-  for (const p of ports) {
-    if (p.name === '' || !isDnsLabel(p.name.toLowerCase())) continue;
-    seen.set(`${p.name.toLowerCase()}/${p.protocol}/${p.port}`, p);
-  }
-  return [...seen.values()];
+// The distinct valid IPs of the ClusterSetIP imports.
+function clusterSetIPs(imports: ImportRow[]): string[] {
+  const ips = new Set<string>();
+  for (const i of imports) if (i.object.type === 'ClusterSetIP') for (const ip of i.object.ips) ips.add(ip);
+  const out: string[] = [];
+  for (const ip of ips) if (isIPv4(ip) || isIPv6(ip)) out.push(ip);
+  return out;
 }
 
 // "<hostname>.<clusterid>" → the addresses (valid IPs) of that cluster's ready
@@ -206,50 +232,23 @@ function readyHosts(slices: SliceRow[]): Map<string, Set<string>> {
       const hostname = (ep.hostname ?? first.replace(/[.:]/g, '-')).toLowerCase();
       if (!isDnsLabel(hostname)) continue;
       const key = `${hostname}.${clusterId}`;
-      const set = hosts.get(key) ?? new Set<string>();
-      for (const a of addresses) set.add(a);
-      hosts.set(key, set);
+      const set = hosts.get(key);
+      if (set) for (const a of addresses) set.add(a);
+      else hosts.set(key, new Set(addresses));
     }
   }
   return hosts;
 }
 
-function addressRecords(ips: Iterable<string>): ViewRecord[] {
+function distinct(list: string[]): string[] {
+  return [...new Set(list)];
+}
+
+// Valid IPs, each once → A records, then AAAA, each sorted: only IPv6 has a colon.
+function addressRecords(ips: string[]): ViewRecord[] {
+  const sorted = ips.length > 1 ? [...ips].sort() : ips;
   const out: ViewRecord[] = [];
-  for (const ip of new Set(ips)) {
-    if (isIPv4(ip)) out.push({ type: 'A', address: ip });
-    else if (isIPv6(ip)) out.push({ type: 'AAAA', address: ip });
-  }
+  for (const address of sorted) if (!address.includes(':')) out.push({ type: 'A', address });
+  if (out.length < sorted.length) for (const address of sorted) if (address.includes(':')) out.push({ type: 'AAAA', address });
   return out;
-}
-
-// Addresses known to be IPv4 or IPv6, each once: only IPv6 has a colon.
-function validAddressRecords(ips: Set<string>): ViewRecord[] {
-  const out: ViewRecord[] = [];
-  for (const ip of ips) out.push(ip.includes(':') ? { type: 'AAAA', address: ip } : { type: 'A', address: ip });
-  return out;
-}
-
-// Sorted for a deterministic view; SRV weights share 100 within the RRset.
-// In place: the lists are this computation's own; SRV records are shared between two, so they are copied.
-function finishRRsets(records: ViewRecord[]): ViewRecord[] {
-  let srvCount = 0;
-  for (const r of records) if (r.type === 'SRV') srvCount++;
-  const weight = Math.max(1, Math.floor(100 / Math.max(1, srvCount)));
-  if (srvCount > 0) {
-    records.forEach((r, k) => {
-      if (r.type === 'SRV') records[k] = { type: 'SRV', priority: r.priority, weight, port: r.port, target: r.target };
-    });
-  }
-  return records.length > 1 ? records.sort(compareRecords) : records;
-}
-
-function compareRecords(a: ViewRecord, b: ViewRecord): number {
-  if (a.type !== b.type) return a.type < b.type ? -1 : 1;
-  if (a.type === 'SRV' && b.type === 'SRV') {
-    return a.target < b.target ? -1 : a.target > b.target ? 1 : a.port - b.port;
-  }
-  const x = (a as { address: string }).address;
-  const y = (b as { address: string }).address;
-  return x < y ? -1 : x > y ? 1 : 0;
 }

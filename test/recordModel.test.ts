@@ -286,3 +286,41 @@ describe('record model: per-cluster views', () => {
     }
   });
 });
+
+describe('record model: properties over random services', () => {
+  const next = seededRandom(23);
+  const random = (n: number) => Math.floor(next() * n);
+  const pick = <T>(list: T[]) => list[random(list.length)]!;
+  const portPool: ServicePort[] = [http, dnsUdp, unnamed, { name: 'dns', protocol: 'TCP', port: 53 }, { name: 'HTTP', protocol: 'TCP', port: 8080 }];
+  const ipPool = ['10.0.0.1', '10.0.0.10', '10.0.0.2', 'fd00::1', 'fd00::a', 'bad-ip'];
+  const isSorted = (list: string[]) => list.every((x, k) => k === 0 || list[k - 1]! <= x);
+  const ports = () => Array.from({ length: random(4) }, () => pick(portPool));
+
+  it('sorts names and RRsets, shares SRV weights, and points every SRV at a name of the service', () => {
+    for (let round = 0; round < 400; round++) {
+      const headlessService = random(2) === 0;
+      const clusters = ['east', 'west', 'north'].filter(() => random(3) > 0);
+      const imports = clusters.map((c) => (headlessService ? headless(c, ports()) : clusterSetIP(c, Array.from({ length: random(3) }, () => pick(ipPool)), ports())));
+      const slices = clusters.map((c) => slice(c, Array.from({ length: random(4) }, () => ep(pick(ipPool), pick([undefined, 'db-0', 'db-1']), random(4) > 0)), pick([undefined, 'east', 'south'])));
+      const got = serviceRecords('prod', 'db', imports, slices);
+      if (!got) continue;
+      const names = Object.keys(got.names);
+      assert.ok(isSorted(names), `round ${round}: names sorted`);
+      for (const records of Object.values(got.names)) {
+        const key = (r: (typeof records)[number]) => (r.type === 'SRV' ? `SRV ${r.target} ${String(r.port).padStart(5, '0')}` : `${r.type} ${r.address}`);
+        assert.ok(isSorted(records.map(key)), `round ${round}: RRset sorted`);
+        const srv = records.filter((r) => r.type === 'SRV');
+        for (const r of srv) {
+          assert.equal(r.weight, Math.max(1, Math.floor(100 / srv.length)));
+          assert.ok(Object.hasOwn(got.names, r.target), `round ${round}: SRV target ${r.target} is a name of the service`);
+        }
+      }
+      const namedPorts = new Set(imports.flatMap((i) => i.object.ports).filter((p) => p.name !== '').map((p) => `_${p.name.toLowerCase()}._${p.protocol.toLowerCase()}.db.prod.svc`));
+      assert.deepEqual(names.filter((n) => n.startsWith('_')), [...namedPorts].sort(), `round ${round}: an SRV name per named port`);
+      const addresses = (n: string) => (got.names[n] ?? []).flatMap((r) => (r.type === 'SRV' ? [] : [r.address]));
+      const endpointNames = names.filter((n) => n !== 'db.prod.svc' && !n.startsWith('_'));
+      if (headlessService) assert.deepEqual(new Set(addresses('db.prod.svc')), new Set(endpointNames.flatMap(addresses)), `round ${round}`);
+      else assert.deepEqual(addresses('db.prod.svc').sort(), [...new Set(imports.flatMap((i) => i.object.ips))].filter((ip) => ip !== 'bad-ip').sort(), `round ${round}`);
+    }
+  });
+});
