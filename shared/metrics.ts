@@ -2,16 +2,24 @@
 // one); every service in the process registers on it. Each service's metrics
 // are made once per registry, so `serve` (agents, aggregator and frontend in
 // one process) and several agents register every name once.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export { Registry };
+export type { Registry };
 
 const PREFIX = 'mcsdns_';
+
+// prom-client, with the OpenTelemetry API it loads, took 60–100 ms of a
+// frontend's cold start: it loads when a registry is first made.
+let loaded: typeof PromClient | undefined;
+const promClient = (): typeof PromClient => (loaded ??= createRequire(import.meta.url)('prom-client') as typeof PromClient);
 
 // A registry holding this process's CPU, memory, event loop and GC metrics.
 // The event loop is sampled every 100 ms, not prom-client's 10: each sample
 // wakes an idle process, about 1% of a core at 100 a second.
 export function createRegistry(): Registry {
+  const { Registry, collectDefaultMetrics } = promClient();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: PREFIX, eventLoopMonitoringPrecision: 100 });
   return registry;
@@ -39,6 +47,7 @@ export interface AgentMetrics {
 }
 
 export const agentMetrics = perRegistry((registry): AgentMetrics => {
+  const { Counter, Gauge } = promClient();
   const queueLengths = new Map<string, () => number>();
   new Gauge({
     name: `${PREFIX}agent_publish_queue_length`,
@@ -83,6 +92,7 @@ export interface AggregatorMetrics {
 }
 
 export const aggregatorMetrics = perRegistry((registry): AggregatorMetrics => {
+  const { Counter, Gauge } = promClient();
   const lagRefreshers = new Set<() => Promise<void>>();
   return {
     eventsApplied: new Counter({
@@ -183,6 +193,7 @@ export interface FrontendMetrics {
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
 export const frontendMetrics = perRegistry((registry): FrontendMetrics => {
+  const { Counter, Gauge, Histogram } = promClient();
   const queries = new QueryCounts();
   new Counter({
     name: `${PREFIX}frontend_queries_total`,

@@ -226,7 +226,12 @@ class ByteWriter {
 // builder does not keep of a service is garbage right after it (a reference
 // further back is decoded again).
 class SnapshotReader {
-  private readonly starts: Uint32Array; // where each string starts in `data`; one more for the end of the last
+  // Where each string starts in `data`, one more for the end of the last:
+  // known up to the last string referred to. Strings are numbered in the
+  // order first referred to, so each new one's length is the next in the table.
+  private readonly starts: Uint32Array;
+  private readonly textEnd: number;
+  private lengthsAt: number; // the next new string's length
   private seen = 0; // strings referred to so far
   private scope = 0; // the first string of the service being read
   private readonly strings: (string | undefined)[] = []; // from `scope` on
@@ -236,11 +241,19 @@ class SnapshotReader {
   // `scope` on: the last record made with that address or target.
   private readonly records: (ViewRecord | undefined)[] = [];
 
+  // Skips the string table: what reads only the head reads none of it.
   constructor(
     private readonly data: Buffer,
     private at: number,
   ) {
-    this.starts = this.readStrings();
+    const size = this.count();
+    const textStart = this.at;
+    this.textEnd = this.at += size;
+    const count = this.count();
+    this.lengthsAt = this.at;
+    for (let n = 0; n < count; ) if (this.byte() < 128) n++;
+    this.starts = new Uint32Array(count + 1);
+    this.starts[0] = textStart;
   }
 
   fail(what: string): never {
@@ -251,6 +264,7 @@ class SnapshotReader {
     if (this.at !== this.data.length) this.fail('bytes after the view');
     const count = this.starts.length - 1;
     if (this.seen !== count) this.fail(`${count - this.seen} strings nothing refers to`);
+    if (this.starts[count] !== this.textEnd) this.fail('the strings are longer than their lengths');
   }
 
   byte(): number {
@@ -288,11 +302,13 @@ class SnapshotReader {
     return this.stringAt(this.stringIndex());
   }
 
-  // A service key starts a service, and a new scope of strings.
+  // A service key starts a service, and a new scope of strings. The caches
+  // are emptied, not cut: cut, they would grow afresh for every service.
   serviceKey(): string {
+    const used = this.seen - this.scope;
+    this.strings.fill(undefined, 0, used);
+    this.records.fill(undefined, 0, used);
     this.scope = this.seen;
-    this.strings.length = 0;
-    this.records.length = 0;
     const key = this.string();
     if (!SERVICE_KEY.test(key)) this.fail(`the service key ${JSON.stringify(key)} is no "<ns>/<svc>"`);
     return key;
@@ -321,21 +337,18 @@ class SnapshotReader {
     }
   }
 
-  // The string table's lengths, as where each string starts.
-  private readStrings(): Uint32Array {
-    const size = this.count();
-    const end = (this.at += size);
-    let start = end - size;
-    const count = this.count();
-    const starts = new Uint32Array(count + 1);
-    for (let n = 0; n < count; n++) {
-      starts[n] = start;
-      start += this.uint();
-      if (start > end) this.fail('the string lengths exceed the strings');
+  // Where string `index`, referred to for the first time, ends.
+  private indexString(index: number): void {
+    let length = 0;
+    for (let scale = 1; ; scale *= 128) {
+      const b = this.data[this.lengthsAt++]!; // the constructor found `count` lengths
+      length += (b & 127) * scale;
+      if (b < 128) break;
+      if (scale > 2 ** 46) this.fail('a number over 2^53');
     }
-    if (start !== end) this.fail('the strings are longer than their lengths');
-    starts[count] = end;
-    return starts;
+    const end = this.starts[index]! + length;
+    if (end > this.textEnd) this.fail('the string lengths exceed the strings');
+    this.starts[index + 1] = end;
   }
 
   private stringAt(index: number): string {
@@ -381,6 +394,7 @@ class SnapshotReader {
     const back = this.uint();
     const index = back === 0 ? this.seen++ : this.seen - back;
     if (index < 0 || index >= this.starts.length - 1) this.fail(`string ${index} of ${this.starts.length - 1}`);
+    if (back === 0) this.indexString(index);
     return index;
   }
 

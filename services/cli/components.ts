@@ -10,7 +10,7 @@ import type { Stack } from './lifecycle.js';
 import type { Observability } from './observability.js';
 import type { ListenAddress, SettingValues } from './settings.js';
 
-export function frontendOptions(o: SettingValues, obs: Observability, logger: Logger): FrontendOptions {
+export function frontendOptions(o: SettingValues, logger: Logger): FrontendOptions {
   const out: FrontendOptions = {
     zones: o.zone as string[],
     listen: o.dnsListen as ListenAddress,
@@ -18,7 +18,6 @@ export function frontendOptions(o: SettingValues, obs: Observability, logger: Lo
     startupTimeoutMs: o.startupTimeout as number,
     answers: { rotate: !(o.noRoundRobin as boolean), preferOwnCluster: o.preferOwnCluster as boolean, ...(o.maxEndpoints !== undefined ? { maxEndpoints: o.maxEndpoints as number } : {}) },
     logger: logger.child({ service: 'frontend' }),
-    metrics: frontendMetrics(obs.registry),
   };
   if (o.fallthrough !== undefined) out.fallthrough = { zones: o.fallthrough as string[] };
   if ((o.upstream as ListenAddress[]).length > 0) out.upstreams = o.upstream as ListenAddress[];
@@ -29,10 +28,13 @@ export function frontendOptions(o: SettingValues, obs: Observability, logger: Lo
 }
 
 export async function startFrontend(feed: ViewFeed, o: SettingValues, obs: Observability, stack: Stack, logger: Logger): Promise<Frontend> {
-  const frontend = new Frontend(feed, frontendOptions(o, obs, logger));
+  const frontend = new Frontend(feed, frontendOptions(o, logger));
   obs.check('frontend', () => frontend.readiness());
   await frontend.start();
   stack.add(() => frontend.stop());
+  // Metrics (prom-client takes 60–100 ms to load) only where they are read,
+  // over HTTP (a worker's through its primary), and once the frontend answers.
+  if (o.httpListen !== undefined) frontend.measure(frontendMetrics(obs.registry));
   return frontend;
 }
 

@@ -2,14 +2,20 @@
 // on --http-listen (started first, so /healthz answers while the rest starts).
 import { startHttpServer, type HttpServerOptions, type Readiness, type ReadinessCheck } from '../../shared/httpServer.js';
 import type { Logger } from '../../shared/logger.js';
-import { createRegistry } from '../../shared/metrics.js';
+import { createRegistry, type Registry } from '../../shared/metrics.js';
 import type { Stack } from './lifecycle.js';
 import type { ListenAddress } from './settings.js';
 
 export class Observability {
-  readonly registry = createRegistry();
+  private made: Registry | undefined;
   private readonly checks: ReadinessCheck[] = [];
   private routes: HttpServerOptions['routes'];
+
+  // Made when first asked for (a scrape, a service's metrics): loading
+  // prom-client waits until then.
+  get registry(): Registry {
+    return (this.made ??= createRegistry());
+  }
 
   // Serves further HTTP routes next to /healthz, /readyz and /metrics.
   route(routes: NonNullable<HttpServerOptions['routes']>): void {
@@ -22,8 +28,11 @@ export class Observability {
 
   async serve(stack: Stack, listen: ListenAddress | undefined, logger: Logger): Promise<void> {
     if (!listen) return;
+    const registry = (): Registry => this.registry;
     const http = await startHttpServer(listen, {
-      registry: this.registry,
+      get registry() {
+        return registry(); // per scrape, not now
+      },
       checks: this.checks,
       logger: logger.child({ service: 'http' }),
       routes: (req, res) => this.routes?.(req, res) ?? Promise.resolve(false),

@@ -8,9 +8,9 @@ import { allSynced, type DnsView, type ServiceRecords, type ViewDelta } from '..
 import { buildFrom, namesOf, recordsOf, type ServiceNames, type ViewBuilder } from '../../shared/viewBuilder.js';
 import { NameArena } from './nameArena.js';
 import { NameIndex } from './nameIndex.js';
-import { VERSION_NAME, isValidName, negativeAnswers, noRecords, writeApex, writeName, writeVersion, written } from './nameWriter.js';
+import { VERSION_NAME, hasSrv, isValidName, negativeAnswers, noRecords, sharedSrvNames, writeApex, writeName, writeVersion, written, writtenNames } from './nameWriter.js';
 import { mixesOwn, ownRecords } from './ownCluster.js';
-import { NAME_KEY, NAME_KEY_LENGTH, NAME_RRSETS, NAME_ZONE, NEXT, QTYPE, firstRRset, type Answer } from './rrset.js';
+import { NAME_KEY, NAME_KEY_LENGTH, NAME_RRSETS, NAME_ZONE, NEXT, QTYPE, firstRRset, rrsetLength, type Answer } from './rrset.js';
 import { CLASS_IN, FLAG, HEADER_LENGTH, MAX_NAME_LENGTH, RCODE, TYPE, isLabelStart, nameKey, readU16, readU32, type Query } from './wire.js';
 
 export type { Answer } from './rrset.js';
@@ -79,17 +79,17 @@ export const REFUSED = noRecords(FLAG.QR | RCODE.REFUSED);
 export const SERVFAIL = noRecords(FLAG.QR | RCODE.SERVFAIL);
 
 // The table before the first snapshot: zones known, no names.
-// `viewClusters`: the importing clusters whose clients are answered from their overlay.
-export function pendingAnswers(zones: string[], ttl: number, options: AnswerOptions = {}, viewClusters: string[] = []): AnswerTable {
+// `viewClusters`: the importing clusters whose clients are answered from
+// their overlay; `arena`: where its names are to go.
+export function pendingAnswers(zones: string[], ttl: number, options: AnswerOptions = {}, viewClusters: string[] = [], arena = new NameArena()): AnswerTable {
   if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_TTL) throw new Error(`invalid TTL: ${ttl} (whole seconds, 0 to ${MAX_TTL})`);
   const maxEndpoints = options.maxEndpoints ?? Infinity;
   if (maxEndpoints !== Infinity && (!Number.isInteger(maxEndpoints) || maxEndpoints < 1)) throw new Error(`invalid maximum of endpoints: ${maxEndpoints} (a whole number, at least 1)`);
   const keys = [...new Set(zones.map(zoneKey))].sort((a, b) => b.length - a.length);
   const zoneKeys = keys.map((key) => Buffer.from(key, 'latin1'));
-  const arena = new NameArena();
   discardPending();
   return {
-    zones: keys.map((key) => ({ key, ...negativeAnswers(key, ttl) })),
+    zones: keys.map((key) => ({ key, ...negativesOf(key, ttl) })),
     ttl,
     maxEndpoints,
     rotate: options.rotate ?? true,
@@ -115,6 +115,17 @@ export function pendingAnswers(zones: string[], ttl: number, options: AnswerOpti
   };
 }
 
+// A zone's NODATA and NXDOMAIN answers by its name key and TTL: they never
+// change, and every table needs them (a frontend's first two at once).
+const negatives = new Map<string, Pick<Zone, 'nodata' | 'nxdomain'>>();
+
+function negativesOf(zone: string, ttl: number): Pick<Zone, 'nodata' | 'nxdomain'> {
+  const key = `${ttl} ${zone}`;
+  let made = negatives.get(key);
+  if (!made) negatives.set(key, (made = negativeAnswers(zone, ttl)));
+  return made;
+}
+
 export function compileAnswers(view: DnsView, zones: string[], ttl: number, options: AnswerOptions = {}, viewClusters: string[] = []): AnswerTable {
   let table: AnswerTable | undefined;
   buildFrom(view, answersBuilder(zones, ttl, options, viewClusters, (compiled) => (table = compiled)));
@@ -123,8 +134,8 @@ export function compileAnswers(view: DnsView, zones: string[], ttl: number, opti
 
 // Compiles a view as it is handed over, part by part: a snapshot read
 // straight into answers, never held whole. `done` gets the table.
-export function answersBuilder(zones: string[], ttl: number, options: AnswerOptions | undefined, viewClusters: string[], done: (table: AnswerTable) => void): ViewBuilder {
-  const table = pendingAnswers(zones, ttl, options, viewClusters);
+export function answersBuilder(zones: string[], ttl: number, options: AnswerOptions | undefined, viewClusters: string[], done: (table: AnswerTable) => void, arena?: NameArena): ViewBuilder {
+  const table = pendingAnswers(zones, ttl, options, viewClusters, arena);
   return {
     head(head) {
       table.version = head.version;
@@ -296,19 +307,35 @@ const compiledService = (records: ServiceRecords | undefined): CompiledService =
 // above them. `own`: a view cluster's own records (ownCluster.ts), written first.
 function compileService(table: AnswerTable, names: ServiceNames, index: NameIndex, compiled: CompiledService, own?: Set<string>): string[] {
   const relatives: string[] = [];
-  const start = written.size;
-  for (const [name, records] of names) {
-    if (!isValidName(name)) continue; // what cannot be written as labels
+  const first = writtenNames.count;
+  const portOf = sharedSrvNames(names); // a service's name → its port's, written with it
+  const ports = portOf && new Set(portOf.values());
+  // forEach: for-of over a Map makes an entry and a result per name until optimised.
+  names.forEach((records, name) => {
+    const withSrv = portOf !== undefined && hasSrv(records); // what portOf can hold: no lookup for most names
+    if ((withSrv && ports!.has(name)) || !isValidName(name)) return; // a port's name comes with its service's; what cannot be written as labels never
     const relative = nameKey(name);
+    const port = withSrv ? portOf.get(name) : undefined;
+    const portKey = port !== undefined && isValidName(port) ? nameKey(port) : undefined;
     for (let z = 0; z < table.zones.length; z++) {
-      const zone = table.zones[z]!;
-      if (relative.length + zone.key.length >= MAX_NAME_LENGTH || (table.zones.length > 1 && findZone(table.zones, relative + zone.key) !== z)) continue; // too long to ask for, or an inner zone's name
-      relatives.push(relative);
-      writeName(relative, z, zone.key, records, names, table.ttl, own);
+      const zone = table.zones[z]!.key;
+      const portName = portKey !== undefined && liesIn(table, portKey, z) ? { key: portKey, records: names.get(port!)! } : undefined;
+      if (portName) relatives.push(portName.key);
+      if (liesIn(table, relative, z)) {
+        relatives.push(relative);
+        writeName(relative, z, zone, records, names, table.ttl, own, portName);
+      } else if (portName) writeName(portName.key, z, zone, portName.records, names, table.ttl, own);
     }
-  }
-  pend(index, compiled, start, relatives.length);
+  });
+  pend(index, compiled, first);
   return ancestorsOf(relatives);
+}
+
+// Whether the name of relative key `relative` is one to compile in zone `z`:
+// not too long to ask for, and not an inner zone's name.
+function liesIn(table: AnswerTable, relative: string, z: number): boolean {
+  const zone = table.zones[z]!.key;
+  return relative.length + zone.length < MAX_NAME_LENGTH && (table.zones.length === 1 || findZone(table.zones, relative + zone) === z);
 }
 
 // The addresses of a service's names.
@@ -332,8 +359,8 @@ function ancestorsOf(names: string[]): string[] {
   const ancestors: string[] = [];
   for (const name of names) {
     for (let at = name.charCodeAt(0) + 1; at < name.length; at += name.charCodeAt(at) + 1) {
+      if (endsInOneOf(name, at, seen)) break; // and so are all above it
       const ancestor = name.slice(at);
-      if (seen.includes(ancestor)) break; // and so are all above it
       seen.push(ancestor);
       if (ancestor !== SERVICES_KEY && !names.includes(ancestor)) ancestors.push(ancestor);
     }
@@ -341,45 +368,53 @@ function ancestorsOf(names: string[]): string[] {
   return ancestors;
 }
 
+// Whether name.slice(at) is one of `keys`, without making it.
+function endsInOneOf(name: string, at: number, keys: string[]): boolean {
+  for (const key of keys) if (key.length === name.length - at && name.endsWith(key)) return true;
+  return false;
+}
+
 // Services written but not yet in the arena: the index their names go to,
-// what they compiled to, where they start in `written` and how many names.
+// what they compiled to, and where their names start in `writtenNames`.
 const pendingIndexes: NameIndex[] = [];
 const pendingServices: CompiledService[] = [];
-const pendingStarts: number[] = [];
+const pendingFirsts: number[] = [];
 
-function pend(index: NameIndex, compiled: CompiledService, start: number, count: number): void {
+function pend(index: NameIndex, compiled: CompiledService, first: number): void {
   pendingIndexes.push(index);
   pendingServices.push(compiled);
-  pendingStarts.push(start);
-  compiled.count = count;
+  pendingFirsts.push(first);
+  compiled.count = writtenNames.count - first;
 }
 
 // Also what a compile that threw left written.
 function discardPending(): void {
   written.rewind(0);
+  writtenNames.clear();
   pendingIndexes.length = 0;
   pendingServices.length = 0;
-  pendingStarts.length = 0;
+  pendingFirsts.length = 0;
 }
 
 // Copies the services written to the arena, as many at once as fit in its
 // chunk, each in one piece, and indexes their names.
 function placeNames(table: AnswerTable): void {
   const arena = table.arena;
-  const count = pendingStarts.length;
-  const end = (i: number): number => (i + 1 < count ? pendingStarts[i + 1]! : written.size);
+  const count = pendingFirsts.length;
+  const startOf = (i: number): number => (i < count && pendingFirsts[i]! < writtenNames.count ? writtenNames.at(pendingFirsts[i]!) : written.size);
   for (let i = 0; i < count; ) {
-    const start = pendingStarts[i]!;
-    const room = arena.roomFor(end(i) - start);
+    const start = startOf(i);
+    const room = arena.roomFor(startOf(i + 1) - start);
     let j = i + 1;
-    while (j < count && end(j) - start <= room) j++;
-    const first = arena.reserve(end(j - 1) - start);
-    written.copyTo(arena.chunkOf(first), arena.offsetOf(first), start, end(j - 1));
+    while (j < count && startOf(j + 1) - start <= room) j++;
+    const first = arena.reserve(startOf(j) - start);
+    written.copyTo(arena.chunkOf(first), arena.offsetOf(first), start, startOf(j));
     for (; i < j; i++) {
       const compiled = pendingServices[i]!;
-      compiled.first = first + pendingStarts[i]! - start;
-      // A loop, not addressesOf: this runs for every name of a snapshot.
-      for (let n = 0, address = compiled.first; n < compiled.count; n++, address += nameLength(arena, address)) pendingIndexes[i]!.add(address); // a name two services claim: the last one's
+      const names = pendingFirsts[i]!;
+      compiled.first = first + startOf(i) - start;
+      // A name two services claim: the last one's.
+      for (let n = names; n < names + compiled.count; n++) pendingIndexes[i]!.add(first + writtenNames.at(n) - start);
     }
   }
   discardPending();
@@ -398,9 +433,14 @@ function nameLength(arena: NameArena, address: number): number {
   return nameLengthAt(arena.chunkOf(address), arena.offsetOf(address));
 }
 
+// Up to the RRset before a shared one, where the name sharing it starts (rrset.ts).
 function nameLengthAt(block: Buffer, start: number): number {
   let at = firstRRset(block, start);
-  for (let left = block[start + NAME_RRSETS]!; left > 0; left--) at += readU32(block, at + NEXT);
+  for (let left = block[start + NAME_RRSETS]!; left > 0; left--) {
+    const next = readU32(block, at + NEXT);
+    if (left > 1 && next !== rrsetLength(block, at)) return at + rrsetLength(block, at) - start;
+    at += next;
+  }
   return at - start;
 }
 
@@ -506,15 +546,10 @@ function release<K>(counts: Map<K, number>, key: K): void {
 
 // Every zone's apex SOA and NS, and dns-version TXT.
 function addFixedNames(table: AnswerTable): void {
-  const start = written.size;
-  let count = 0;
+  const first = writtenNames.count;
   table.zones.forEach((zone, z) => {
     writeApex(zone.key, z, table.ttl);
-    count++;
-    const version = nameKey(VERSION_NAME, zone.key);
-    if (findZone(table.zones, version) !== z) return;
-    writeVersion(zone.key, z);
-    count++;
+    if (findZone(table.zones, nameKey(VERSION_NAME, zone.key)) === z) writeVersion(zone.key, z);
   });
-  pend(table.names, table.fixed, start, count);
+  pend(table.names, table.fixed, first);
 }

@@ -5,7 +5,7 @@
 // of its own, which takes as many chunk numbers as its size needs.
 
 const CHUNK_BITS = 20;
-const CHUNK_SIZE = 1 << CHUNK_BITS;
+export const CHUNK_SIZE = 1 << CHUNK_BITS;
 const MAX_CHUNKS = 1 << (30 - CHUNK_BITS); // addresses stay small integers (V8 Smis)
 
 export class NameArena {
@@ -14,6 +14,9 @@ export class NameArena {
   private used = 0; // octets of the last chunk in use
   private written = 0; // octets of every name ever placed
   private dropped = 0; // of those, octets of names no longer in use
+
+  // `supply`: chunks to use before allocating any (chunkSupply.ts).
+  constructor(private readonly supply?: () => Buffer | undefined) {}
 
   chunkOf(address: number): Buffer {
     return this.chunks[address >>> CHUNK_BITS]!;
@@ -38,7 +41,7 @@ export class NameArena {
       this.written += length;
       return address;
     }
-    const chunk = Buffer.allocUnsafe(Math.max(CHUNK_SIZE, length));
+    const chunk = (length <= CHUNK_SIZE ? this.supply?.() : undefined) ?? Buffer.allocUnsafe(Math.max(CHUNK_SIZE, length));
     const first = this.chunks.length;
     const numbers = Math.ceil(chunk.length / CHUNK_SIZE);
     if (first + numbers > MAX_CHUNKS) throw new Error('compiled names exceed the arena');

@@ -10,8 +10,9 @@ const EMPTY = -1;
 const INITIAL_SLOTS = 64;
 
 export class NameIndex {
-  private hashes = new Int32Array(INITIAL_SLOTS);
-  private addresses = new Int32Array(INITIAL_SLOTS).fill(EMPTY);
+  // Slot i: its name's hash at 2i, its address at 2i + 1 (EMPTY: none).
+  // Side by side, a probe reads one cache line, not two.
+  private slots = emptySlots(INITIAL_SLOTS);
   private count = 0;
 
   // `zones`: the zones' name keys, by zone index (rrset.ts NAME_ZONE).
@@ -27,29 +28,31 @@ export class NameIndex {
   // The address of the name whose full key is octets[start, end), in any letter case; -1 when none.
   find(octets: Uint8Array, start: number, end: number): number {
     const hash = hashOf(octets, start, end, HASH_START);
-    const mask = this.addresses.length - 1;
+    const slots = this.slots;
+    const mask = slots.length / 2 - 1;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const address = this.addresses[slot]!;
+      const address = slots[2 * slot + 1]!;
       if (address === EMPTY) return -1;
-      if (this.hashes[slot] === hash && this.keyEquals(address, octets, start, end)) return address;
+      if (slots[2 * slot] === hash && this.keyEquals(address, octets, start, end)) return address;
     }
   }
 
   // Adds the name the arena holds at `address` under its key; returns the
   // address of the name of that key it replaces, -1 when none.
   add(address: number): number {
-    if (2 * (this.count + 1) > this.addresses.length) this.grow();
+    if (4 * (this.count + 1) > this.slots.length) this.grow();
     const hash = this.hashAt(address);
-    const mask = this.addresses.length - 1;
+    const slots = this.slots;
+    const mask = slots.length / 2 - 1;
     let slot = hash & mask;
-    for (; this.addresses[slot] !== EMPTY; slot = (slot + 1) & mask) {
-      const known = this.addresses[slot]!;
-      if (this.hashes[slot] !== hash || !this.sameKey(known, address)) continue;
-      this.addresses[slot] = address;
+    for (; slots[2 * slot + 1] !== EMPTY; slot = (slot + 1) & mask) {
+      const known = slots[2 * slot + 1]!;
+      if (slots[2 * slot] !== hash || !this.sameKey(known, address)) continue;
+      slots[2 * slot + 1] = address;
       return known;
     }
-    this.addresses[slot] = address;
-    this.hashes[slot] = hash;
+    slots[2 * slot] = hash;
+    slots[2 * slot + 1] = address;
     this.count++;
     return EMPTY;
   }
@@ -57,33 +60,35 @@ export class NameIndex {
   // The name that was at `from` is now at `to`; its key is the same.
   move(from: number, to: number): void {
     const hash = this.hashAt(to);
-    const mask = this.addresses.length - 1;
-    for (let slot = hash & mask; this.addresses[slot] !== EMPTY; slot = (slot + 1) & mask) {
-      if (this.addresses[slot] !== from || this.hashes[slot] !== hash) continue;
-      this.addresses[slot] = to;
+    const slots = this.slots;
+    const mask = slots.length / 2 - 1;
+    for (let slot = hash & mask; slots[2 * slot + 1] !== EMPTY; slot = (slot + 1) & mask) {
+      if (slots[2 * slot + 1] !== from || slots[2 * slot] !== hash) continue;
+      slots[2 * slot + 1] = to;
       return;
     }
   }
 
   // Removes the name at `address`, when the index holds it.
   remove(address: number): void {
-    const mask = this.addresses.length - 1;
+    const slots = this.slots;
+    const mask = slots.length / 2 - 1;
     let hole = this.hashAt(address) & mask;
-    for (; this.addresses[hole] !== address; hole = (hole + 1) & mask) if (this.addresses[hole] === EMPTY) return;
+    for (; slots[2 * hole + 1] !== address; hole = (hole + 1) & mask) if (slots[2 * hole + 1] === EMPTY) return;
     // Backward shift: later names of the probe run that may sit in the hole move up.
-    for (let next = (hole + 1) & mask; this.addresses[next] !== EMPTY; next = (next + 1) & mask) {
-      if (isBetween(hole, this.hashes[next]! & mask, next)) continue; // its home lies after the hole
-      this.addresses[hole] = this.addresses[next]!;
-      this.hashes[hole] = this.hashes[next]!;
+    for (let next = (hole + 1) & mask; slots[2 * next + 1] !== EMPTY; next = (next + 1) & mask) {
+      if (isBetween(hole, slots[2 * next]! & mask, next)) continue; // its home lies after the hole
+      slots[2 * hole] = slots[2 * next]!;
+      slots[2 * hole + 1] = slots[2 * next + 1]!;
       hole = next;
     }
-    this.addresses[hole] = EMPTY;
+    slots[2 * hole + 1] = EMPTY;
     this.count--;
   }
 
   // Every name's address, in no order.
   *[Symbol.iterator](): Generator<number> {
-    for (const address of this.addresses) if (address !== EMPTY) yield address;
+    for (let i = 1; i < this.slots.length; i += 2) if (this.slots[i] !== EMPTY) yield this.slots[i]!;
   }
 
   // The hash of the full key of the name at `address`: its key, then its zone's.
@@ -120,20 +125,21 @@ export class NameIndex {
   }
 
   private grow(): void {
-    const hashes = this.hashes;
-    const addresses = this.addresses;
-    this.hashes = new Int32Array(2 * addresses.length);
-    this.addresses = new Int32Array(2 * addresses.length).fill(EMPTY);
-    const mask = this.addresses.length - 1;
-    for (let i = 0; i < addresses.length; i++) {
-      if (addresses[i] === EMPTY) continue;
-      let slot = hashes[i]! & mask;
-      while (this.addresses[slot] !== EMPTY) slot = (slot + 1) & mask;
-      this.addresses[slot] = addresses[i]!;
-      this.hashes[slot] = hashes[i]!;
+    const old = this.slots;
+    const slots = (this.slots = emptySlots(old.length)); // twice the slots
+    const mask = slots.length / 2 - 1;
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i + 1] === EMPTY) continue;
+      let slot = old[i]! & mask;
+      while (slots[2 * slot + 1] !== EMPTY) slot = (slot + 1) & mask;
+      slots[2 * slot] = old[i]!;
+      slots[2 * slot + 1] = old[i + 1]!;
     }
   }
 }
+
+// `count` slots, none used.
+const emptySlots = (count: number): Int32Array => new Int32Array(2 * count).fill(EMPTY);
 
 const HASH_START = 0x811c9dc5;
 const lowerCase = (octet: number): number => (octet >= 0x41 && octet <= 0x5a ? octet + 0x20 : octet);

@@ -7,6 +7,7 @@ import type { ViewRecord } from '../../shared/view.js';
 import type { ServiceNames } from '../../shared/viewBuilder.js';
 import { ownFirst } from './ownCluster.js';
 import { ANCOUNT, FLAGS, NAME_RRSETS, NEXT, NO_SERIAL, NSCOUNT, QTYPE, RRSET_HEADER, SERIAL_AT, TAIL_END, type Answer } from './rrset.js';
+import { Offsets } from './offsets.js';
 import { TailWriter } from './tailWriter.js';
 import { FLAG, MAX_NAME_LENGTH, RCODE, TYPE, nameKey } from './wire.js';
 
@@ -18,28 +19,95 @@ const HOSTMASTER = 'hostmaster';
 const SOA_TIMERS = { refresh: 7200, retry: 1800, expire: 86400 };
 const VERSION_KEY = nameKey(VERSION_NAME);
 
-// Writing is synchronous, so one scratch writer serves every name, and
-// `ends` holds where each record of the RRset being written ends (from its tail).
+// Writing is synchronous, so one scratch writer serves every name,
+// `writtenNames` holds where each name in it starts, and `ends` where each
+// record of the RRset being written ends (from its tail).
 export const written = new TailWriter();
-const ends: number[] = [];
+export const writtenNames = new Offsets();
+const ends = new Offsets();
 
 const authoritative = (rcode: number): number => FLAG.QR | FLAG.AA | rcode;
 
 // Writes the name of key `key` relative to the zone of key `zone`, index
 // `z`, and its RRsets (A, AAAA, SRV: those it has). `own`: the view
-// cluster's own records (ownCluster.ts), written first.
-export function writeName(key: string, z: number, zone: string, records: ViewRecord[], service: ServiceNames, ttl: number, own: Set<string> | undefined): void {
+// cluster's own records (ownCluster.ts), written first. `port`: a name whose
+// records are this one's SRV records alone (sharedSrvNames), written next:
+// sharing the SRV RRset when this name has an RRset before it (rrset.ts).
+export function writeName(key: string, z: number, zone: string, records: ViewRecord[], service: ServiceNames, ttl: number, own: Set<string> | undefined, port?: PortName): void {
   const start = beginName(key, z);
   const ordered = own ? ownFirst(records, own) : records;
-  let rrsets = 0;
-  if (writeAddresses(key, zone, TYPE.A, 4, ordered, ttl, own)) rrsets++;
-  if (writeAddresses(key, zone, TYPE.AAAA, 6, ordered, ttl, own)) rrsets++;
-  const services = ordered.filter(isServableSrv);
+  const types = typesOf(ordered);
+  const a = types & HAS_A ? writeAddresses(key, zone, TYPE.A, 4, ordered, ttl, own) : -1;
+  const aaaa = types & HAS_AAAA ? writeAddresses(key, zone, TYPE.AAAA, 6, ordered, ttl, own) : -1;
+  let rrsets = (a >= 0 ? 1 : 0) + (aaaa >= 0 ? 1 : 0);
+  const last = Math.max(a, aaaa); // where the last RRset written starts
+  const services = types & HAS_SRV ? ordered.filter(isServableSrv) : NO_SRV;
+  const share = port !== undefined && last >= 0 && services.length > 0;
+  if (share) {
+    written.setU8(beginName(port.key, z) + NAME_RRSETS, 1);
+    endRRset(last); // its NEXT now leads past the port's header
+  }
   if (services.length > 0) {
     writeSrv(key, zone, services, service, ttl, own);
     rrsets++;
   }
   written.setU8(start + NAME_RRSETS, rrsets);
+  if (port !== undefined && !share) writeName(port.key, z, zone, port.records, service, ttl, own);
+}
+
+// Which types of records there are, as HAS_ bits: most names have one
+// record, and writing an RRset to find it has none costs more.
+const HAS_A = 1;
+const HAS_AAAA = 2;
+const HAS_SRV = 4;
+const TYPE_BITS = { A: HAS_A, AAAA: HAS_AAAA, SRV: HAS_SRV } as const;
+
+function typesOf(records: ViewRecord[]): number {
+  let types = 0;
+  for (let i = 0; i < records.length; i++) types |= TYPE_BITS[records[i]!.type];
+  return types;
+}
+
+export const hasSrv = (records: ViewRecord[]): boolean => (typesOf(records) & HAS_SRV) !== 0;
+
+export interface PortName {
+  key: string;
+  records: ViewRecord[];
+}
+
+// A service's name → the one _port._proto name whose records are just the
+// service name's SRV records, when there is one: a service with one named
+// port (its SRV RRset, hundreds of records when headless, is then compiled once).
+export function sharedSrvNames(service: ServiceNames): Map<string, string> | undefined {
+  let ports: string[] | undefined; // names with SRV records alone
+  let names: string[] | undefined; // names with SRV records and others
+  service.forEach((records, name) => {
+    let srv = 0;
+    for (let i = 0; i < records.length; i++) if (records[i]!.type === 'SRV') srv++;
+    if (srv === 0) return;
+    if (srv === records.length) (ports ??= []).push(name);
+    else (names ??= []).push(name);
+  });
+  if (!ports || !names) return undefined;
+  const shared = new Map<string, string>();
+  for (const name of names) {
+    const port = ports.find((p) => sameSrv(service.get(name)!, service.get(p)!));
+    if (port === undefined) continue;
+    shared.set(name, port);
+    ports.splice(ports.indexOf(port), 1); // shared by one name only
+  }
+  return shared;
+}
+
+// Whether the SRV records of `records` are `srv`, in order.
+function sameSrv(records: ViewRecord[], srv: ViewRecord[]): boolean {
+  let i = 0;
+  for (const r of records) {
+    if (r.type !== 'SRV') continue;
+    const s = srv[i++];
+    if (s !== r && !(s?.type === 'SRV' && s.port === r.port && s.priority === r.priority && s.weight === r.weight && s.target === r.target)) return false;
+  }
+  return i === srv.length;
 }
 
 // The apex (SOA, NS) of the zone of key `zone`, index `z`.
@@ -124,16 +192,15 @@ export function isValidName(name: string): boolean {
 const isServableSrv = (r: ViewRecord): r is SrvRecord => r.type === 'SRV' && isUint16(r.priority) && isUint16(r.weight) && isUint16(r.port) && isValidName(r.target);
 
 type SrvRecord = Extract<ViewRecord, { type: 'SRV' }>;
-const ADDRESS_FAMILIES = [
-  ['A', 4],
-  ['AAAA', 6],
-] as const;
+const ADDRESS_FAMILIES = [4, 6] as const;
+const NO_SRV: readonly SrvRecord[] = []; // one for every name without SRV records, never written to
 const isUint16 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xffff;
 
 // A name's header (rrset.ts): its zone, its RRsets' count (set when
 // written), its key.
 function beginName(key: string, z: number): number {
   const start = written.size;
+  writtenNames.push(start);
   written.u8(z);
   written.u8(0);
   written.u8(key.length);
@@ -141,8 +208,9 @@ function beginName(key: string, z: number): number {
   return start;
 }
 
-// The records of `family`, when there is one it can write.
-function writeAddresses(key: string, zone: string, qtype: number, family: 4 | 6, records: ViewRecord[], ttl: number, own: Set<string> | undefined): boolean {
+// The records of `family`, when there is one it can write: returns where
+// the RRset starts, -1 when there is none.
+function writeAddresses(key: string, zone: string, qtype: number, family: 4 | 6, records: ViewRecord[], ttl: number, own: Set<string> | undefined): number {
   const at = beginRRset();
   written.begin(key, zone);
   const type = family === 4 ? 'A' : 'AAAA';
@@ -152,16 +220,16 @@ function writeAddresses(key: string, zone: string, qtype: number, family: 4 | 6,
     ends.push(written.size - written.tailOffset);
     if (own?.has(r.address)) mine++;
   }
-  if (ends.length === 0) {
+  if (ends.count === 0) {
     written.rewind(at);
-    return false;
+    return -1;
   }
   endRecords(at, qtype, authoritative(RCODE.NOERROR), 0, mine);
   endRRset(at);
-  return true;
+  return at;
 }
 
-function writeSrv(key: string, zone: string, services: SrvRecord[], service: ServiceNames, ttl: number, own: Set<string> | undefined): void {
+function writeSrv(key: string, zone: string, services: readonly SrvRecord[], service: ServiceNames, ttl: number, own: Set<string> | undefined): void {
   const at = beginRRset();
   written.begin(key, zone);
   for (const r of services) {
@@ -176,22 +244,58 @@ function writeSrv(key: string, zone: string, services: SrvRecord[], service: Ser
 // The SRV tables (rrset.ts) of the records just written, and their targets'
 // addresses. Targets lie in the service's own names (its name or its
 // endpoints'), so a delta never has to recompile another service for them.
-function writeTargetAddresses(services: SrvRecord[], service: ServiceNames, ttl: number): void {
-  const targets = new Map<string, number>(); // each target once, by its number: a headless service has hundreds
-  for (const r of services) if (!targets.has(r.target)) targets.set(r.target, targets.size);
-  written.u32(targets.size);
-  for (const r of services) written.u32(targets.get(r.target)!);
+function writeTargetAddresses(services: readonly SrvRecord[], service: ServiceNames, ttl: number): void {
+  numberTargets(services);
+  written.u32(firstRecords.count);
+  for (let i = 0; i < services.length; i++) written.u32(targetNumbers.at(i));
   let rrsets = written.size;
-  written.skip(16 * targets.size);
-  for (const target of targets.keys()) {
-    const targetRecords = service.get(target) ?? [];
-    for (const [type, family] of ADDRESS_FAMILIES) {
+  written.skip(16 * firstRecords.count);
+  for (let t = 0; t < firstRecords.count; t++) {
+    const records = service.get(services[firstRecords.at(t)]!.target) ?? [];
+    for (const family of ADDRESS_FAMILIES) {
       written.setU32(rrsets, written.size - written.tailOffset);
-      for (const r of targetRecords) if (r.type === type) written.pointedAddress(ttl, family, r.address);
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        if (r.type === (family === 4 ? 'A' : 'AAAA')) written.pointedAddress(ttl, family, r.address);
+      }
       written.setU32(rrsets + 4, written.size - written.tailOffset);
       rrsets += 8;
     }
   }
+}
+
+// Each target once, by its number (a headless service has hundreds):
+// `targetNumbers` by record, `firstRecords` by target number.
+const targetNumbers = new Offsets();
+const firstRecords = new Offsets();
+
+// Sorted by target, as the record model sorts them, equal targets are
+// neighbours; in any other order a Map finds them.
+function numberTargets(services: readonly SrvRecord[]): void {
+  targetNumbers.clear();
+  firstRecords.clear();
+  for (let i = 0; i < services.length; i++) {
+    const target = services[i]!.target;
+    const previous = i > 0 ? services[i - 1]!.target : undefined;
+    if (previous !== undefined && target < previous) return numberTargetsInAnyOrder(services);
+    if (target !== previous) firstRecords.push(i);
+    targetNumbers.push(firstRecords.count - 1);
+  }
+}
+
+function numberTargetsInAnyOrder(services: readonly SrvRecord[]): void {
+  targetNumbers.clear();
+  firstRecords.clear();
+  const numbers = new Map<string, number>();
+  services.forEach((r, i) => {
+    let number = numbers.get(r.target);
+    if (number === undefined) {
+      number = numbers.size;
+      numbers.set(r.target, number);
+      firstRecords.push(i);
+    }
+    targetNumbers.push(number);
+  });
 }
 
 // Starts an RRset: room for its header, which endRecords fills in. Its tail
@@ -199,7 +303,7 @@ function writeTargetAddresses(services: SrvRecord[], service: ServiceNames, ttl:
 function beginRRset(): number {
   const at = written.size;
   written.skip(RRSET_HEADER);
-  ends.length = 0;
+  ends.clear();
   return at;
 }
 
@@ -211,12 +315,12 @@ function endRecords(at: number, qtype: number, flags: number, nscount: number, p
   written.setU16(at + FLAGS, flags);
   written.setU16(at + NSCOUNT, nscount);
   written.setU16(at + SERIAL_AT, written.serialAt < 0 ? NO_SERIAL : written.serialAt);
-  written.setU32(at + ANCOUNT, ends.length);
+  written.setU32(at + ANCOUNT, ends.count);
   written.setU32(at + TAIL_END, written.size - at - RRSET_HEADER);
-  if (ends.length < 2) return;
-  written.u32(preferred < ends.length ? preferred : 0);
+  if (ends.count < 2) return;
+  written.u32(preferred < ends.count ? preferred : 0);
   written.u32(0); // the turn
-  for (const end of ends) written.u32(end);
+  for (let i = 0; i < ends.count; i++) written.u32(ends.at(i));
 }
 
 function endRRset(at: number): void {

@@ -14,7 +14,7 @@
 //
 // Offsets in the tables are from the start of the tail.
 
-import { readU32 } from './wire.js';
+import { TYPE, readU16, readU32 } from './wire.js';
 
 // An RRset to answer with: the one at block[at].
 export interface Answer {
@@ -40,7 +40,11 @@ export const TURN = 4; // counts responses, modulo the product of the group size
 export const ENDS = 8;
 
 // A name: its zone's index, how many RRsets, its name key relative to the
-// zone (wire.ts nameKey), then each RRset.
+// zone (wire.ts nameKey), then each RRset, NEXT octets after the one before.
+// A service's name and its only port's name answer SRV alike: the port's
+// name (header and SRV RRset) sits before the service name's SRV RRset and
+// is it: the RRset before it has a NEXT past the port's header (rrsetLength
+// tells the two apart).
 export const NAME_ZONE = 0; // u8
 export const NAME_RRSETS = 1; // u8
 export const NAME_KEY_LENGTH = 2; // u8
@@ -61,4 +65,15 @@ export function srvTables(block: Buffer, at: number): number {
 export function recordEnd(block: Buffer, at: number, i: number): number {
   const tailEnd = readU32(block, at + TAIL_END);
   return readU32(block, at + ANCOUNT) > 1 ? readU32(block, at + RRSET_HEADER + tailEnd + ENDS + 4 * i) : tailEnd;
+}
+
+// The octets of the RRset at block[at] itself, its SRV tables and their
+// addresses included; NEXT is longer when the RRset after it is shared.
+export function rrsetLength(block: Buffer, at: number): number {
+  const tables = srvTables(block, at);
+  if (readU16(block, at + QTYPE) !== TYPE.SRV) return tables - at;
+  // The last target's AAAA records end it (nameWriter.ts writes them in order).
+  const targets = readU32(block, tables);
+  const ancount = readU32(block, at + ANCOUNT);
+  return targets === 0 ? tables + 4 + 4 * ancount - at : at + RRSET_HEADER + readU32(block, tables + 4 + 4 * ancount + 16 * targets - 4) - at;
 }

@@ -10,6 +10,8 @@ import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { FrontendMetrics, QueryCounts } from '../../shared/metrics.js';
 import type { DnsView, ViewDelta, ViewFeed } from '../../shared/view.js';
 import { answersBuilder, applyDelta, compileAnswers, pendingAnswers, type AnswerOptions, type AnswerTable } from './answers.js';
+import { ChunkSupply } from './chunkSupply.js';
+import { CHUNK_SIZE, NameArena } from './nameArena.js';
 import { respond, type ViewRouting } from './respond.js';
 import { isTransferRequest, transferMessages } from './transfer.js';
 import { Forwarder, type Upstream } from './upstream.js';
@@ -56,8 +58,8 @@ export class Frontend {
   private awaitingSnapshot = true; // before the first snapshot and after a gap, deltas cannot apply
   private readonly ttl: number;
   private readonly log: Logger;
-  private readonly metrics: FrontendMetrics | undefined;
-  private readonly queryCounts: QueryCounts | undefined;
+  private metrics: FrontendMetrics | undefined;
+  private queryCounts: QueryCounts | undefined;
   private unsubscribe: (() => void) | undefined;
   private firstSnapshot: (() => void) | undefined;
   private udp: dgram.Socket | undefined;
@@ -77,12 +79,11 @@ export class Frontend {
   ) {
     this.ttl = opts.ttl ?? DEFAULT_TTL;
     this.log = opts.logger ?? silentLogger;
-    this.metrics = opts.metrics;
-    this.queryCounts = opts.metrics?.queries;
     const views = opts.views ?? [];
     this.viewClusters = [...new Set(views.map((v) => v.cluster))];
     this.routing = views.length > 0 ? viewRouting(views, this.viewClusters, opts.trustEcs ?? []) : undefined;
     this.table = pendingAnswers(opts.zones, this.ttl, opts.answers, this.viewClusters);
+    if (opts.metrics) this.measure(opts.metrics);
     this.forwarding = forwardingRule(opts.zones, opts.fallthrough?.zones);
     this.transferClients = opts.allowTransfer && opts.allowTransfer.length > 0 ? addressList(opts.allowTransfer, 'allowTransfer') : undefined;
     if (opts.upstreams && opts.upstreams.length > 0) {
@@ -103,6 +104,13 @@ export class Frontend {
     return this.table.synced;
   }
 
+  // Counts queries and observes the view into `metrics` from now on.
+  measure(metrics: FrontendMetrics): void {
+    this.metrics = metrics;
+    this.queryCounts = metrics.queries;
+    if (this.table.version !== undefined) metrics.snapshotVersion.set(this.table.version);
+  }
+
   readiness(): Readiness {
     if (this.version === undefined) return { ok: false, reason: 'no view snapshot yet' };
     if (!this.synced) return { ok: false, reason: 'the view has clusters that have not finished their first sync' };
@@ -111,10 +119,12 @@ export class Frontend {
 
   async start(): Promise<void> {
     const snapshotArrived = new Promise<void>((resolve) => (this.firstSnapshot = resolve));
+    // The first snapshot's names go to memory a helper thread touched first: the rest live without one.
+    const chunks = new ChunkSupply(CHUNK_SIZE);
     this.unsubscribe = this.feed.subscribe({
       snapshot: (view) => this.onSnapshot(view),
       // Answers compiled straight from a snapshot as it is read: the view is never held whole.
-      snapshotBuilder: () => answersBuilder(this.opts.zones, this.ttl, this.opts.answers, this.viewClusters, (table) => this.serve(table)),
+      snapshotBuilder: () => answersBuilder(this.opts.zones, this.ttl, this.opts.answers, this.viewClusters, (table) => this.serve(table), new NameArena(chunks.take)),
       delta: (delta) => this.onDelta(delta),
     });
     const timeoutMs = this.opts.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
@@ -124,6 +134,7 @@ export class Frontend {
       this.log.warn({ timeoutMs }, 'no view snapshot yet; answering SERVFAIL in the zones until one arrives');
     }
     clearTimeout(timer);
+    chunks.stop();
     if (this.stopped) return; // stopped while waiting for a snapshot
     await this.listen();
     this.log.info({ address: this.bound, zones: this.opts.zones, version: this.version }, 'DNS frontend listening');

@@ -193,6 +193,7 @@ export class TailWriter {
   // Labels up to the longest suffix already in the message, then a pointer
   // (every name ends in the zone apex, which ends the question).
   private name(key: string): void {
+    if (key === this.question) return this.u16(POINTER | HEADER_LENGTH); // most owners
     for (let at = 0; ; at += key.charCodeAt(at) + 1) {
       const rest = key.length - at;
       if (rest === 0) return this.u16(POINTER | (HEADER_LENGTH + this.questionLength));
