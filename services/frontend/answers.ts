@@ -195,7 +195,7 @@ export function lookup(table: AnswerTable, packet: Buffer, query: Query, view?: 
   if (query.qclass !== CLASS_IN || qtype === TYPE.AXFR || qtype === TYPE.IXFR) return REFUSED;
   const address = view ? viewName(table, view, packet, nameEnd) : table.names.find(packet, HEADER_LENGTH, nameEnd);
   if (address >= 0) return rrsetOf(table, address, nameEnd - HEADER_LENGTH, qtype);
-  const name = query.name;
+  const name = query.name(packet);
   const zone = table.zones[findZone(table.zones, name)];
   if (!zone) return REFUSED;
   const relative = name.slice(0, name.length - zone.key.length);

@@ -8,7 +8,7 @@ import type { QueryCounts } from '../../shared/metrics.js';
 import { lookup, noRecords, type Answer, type AnswerTable, type ViewAnswers } from './answers.js';
 import { ANCOUNT, ENDS, FLAGS, NO_SERIAL, NSCOUNT, PREFERRED, QTYPE, RRSET_HEADER, SERIAL_AT, TAIL_END, TURN, srvTables } from './rrset.js';
 import { POINTED_RECORD_LENGTH, SRV_TARGET_OFFSET } from './tailWriter.js';
-import { EDNS_PAYLOAD_SIZE, FLAG, HEADER_LENGTH, MAX_POINTER_TARGET, OPCODE_MASK, OPT_LENGTH, RCODE, TYPE, parseQuery, readClientSubnet, readU16, readU32, writeOpt, writeU16, writeU32, type ClientSubnet, type Edns, type Query } from './wire.js';
+import { EDNS_PAYLOAD_SIZE, FLAG, HEADER_LENGTH, MAX_POINTER_TARGET, OPCODE_MASK, OPT_LENGTH, RCODE, TYPE, parseQuery, readClientSubnet, readU16, readU32, writeOpt, writeU16, writeU32, type ClientSubnet, type Edns, Query } from './wire.js';
 
 const PLAIN_UDP_LIMIT = 512;
 const TCP_LIMIT = 65535;
@@ -44,11 +44,14 @@ let pickedRecords = 0;
 let seen = new Uint32Array(64);
 let stamp = 0;
 
+// Every query of this path is parsed into this one: nothing of it outlives respond().
+const scratch = new Query();
+
 // undefined: stay silent (no readable header, or not a query).
 // `counts` gets every answered query by type and rcode. With `routing`, the
 // `client` address (or the client subnet it is trusted to send) picks a view.
 export function respond(packet: Buffer, table: AnswerTable, transport: Transport, counts?: QueryCounts, client?: string, routing?: ViewRouting): Buffer | undefined {
-  const query = parseQuery(packet);
+  const query = parseQuery(packet, scratch);
   if (query.kind === 'ignored') return undefined;
   if (query.kind === 'rejected') {
     counts?.addUnparsed(query.rcode);

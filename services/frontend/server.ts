@@ -354,7 +354,7 @@ function fallsThrough(response: Buffer): boolean {
 function forwardedQuery(packet: Buffer, response: Buffer, rule: ForwardingRule): Query | undefined {
   const query = parseQuery(packet);
   if (query.kind !== 'query' || query.qtype === TYPE.AXFR || query.qtype === TYPE.IXFR) return undefined;
-  const forward = rcodeOf(response) === RCODE.NXDOMAIN ? rule.fallthrough !== undefined && underAny(query.name, rule.fallthrough) : !underAny(query.name, rule.zones);
+  const forward = rcodeOf(response) === RCODE.NXDOMAIN ? rule.fallthrough !== undefined && underAny(query.name(packet), rule.fallthrough) : !underAny(query.name(packet), rule.zones);
   return forward ? query : undefined;
 }
 

@@ -28,7 +28,7 @@ export function isTransferRequest(query: ParsedQuery): query is Query {
 export function transferMessages(table: AnswerTable, packet: Buffer): Buffer[] | undefined {
   const query = parseQuery(packet);
   if (!isTransferRequest(query) || query.qclass !== CLASS_IN || (query.edns && query.edns.version > 0)) return undefined;
-  const zone = zoneAt(table, query.name);
+  const zone = zoneAt(table, query.name(packet));
   if (!zone) return undefined;
   const messages = new TransferWriter(packet, query, zone.key);
   if (table.version === undefined || !table.synced) return [messages.failure(RCODE.SERVFAIL)];

@@ -36,26 +36,39 @@ export interface ClientSubnet {
   length: number;
 }
 
+// A parsed query. Numbers only, so that one object can be filled again for
+// every query of the hot path (respond.ts) without a write barrier or any
+// allocation; other callers get one of their own.
 export class Query {
   readonly kind = 'query';
+  id = 0;
+  flags = 0;
+  nameEnd = 0; // where the question name's root label is
+  questionEnd = 0; // offset just past QCLASS
+  qtype = 0;
+  qclass = 0;
+  private hasOpt = false;
+  private readonly opt: Edns = { version: 0, payloadSize: 0, ecsAt: -1, optEnd: 0 };
 
-  constructor(
-    private readonly packet: Buffer,
-    readonly id: number,
-    readonly flags: number,
-    readonly nameEnd: number, // where the question name's root label is
-    readonly questionEnd: number, // offset just past QCLASS
-    readonly qtype: number,
-    readonly qclass: number,
-    readonly edns: Edns | undefined,
-  ) {}
+  // The OPT record's fields, when the query has one.
+  get edns(): Edns | undefined {
+    return this.hasOpt ? this.opt : undefined;
+  }
+
+  setEdns(version: number | undefined, payloadSize = 0, ecsAt = -1, optEnd = 0): void {
+    this.hasOpt = version !== undefined;
+    this.opt.version = version ?? 0;
+    this.opt.payloadSize = payloadSize;
+    this.opt.ecsAt = ecsAt;
+    this.opt.optEnd = optEnd;
+  }
 
   // The question name as lower-case wire labels in latin1, without the root
   // label: "\x03web\x04prod…". Unlike a dotted form it cannot confuse a "."
   // inside a label with a label boundary. Made when asked for: the answer
   // table finds names by the packet's octets.
-  get name(): string {
-    return this.packet.toString('latin1', HEADER_LENGTH, this.nameEnd).toLowerCase();
+  name(packet: Buffer): string {
+    return packet.toString('latin1', HEADER_LENGTH, this.nameEnd).toLowerCase();
   }
 }
 
@@ -76,7 +89,8 @@ export interface Ignored {
 
 export type ParsedQuery = Query | Rejected | Ignored;
 
-export function parseQuery(packet: Buffer): ParsedQuery {
+// `into`: the Query to fill (the hot path keeps one); a new one by default.
+export function parseQuery(packet: Buffer, into = new Query()): ParsedQuery {
   if (packet.length < HEADER_LENGTH) return { kind: 'ignored', reason: 'shorter than a DNS header' };
   const id = packet.readUInt16BE(0);
   const flags = packet.readUInt16BE(2);
@@ -98,12 +112,15 @@ export function parseQuery(packet: Buffer): ParsedQuery {
   }
   const questionEnd = offset + 5;
   if (questionEnd > packet.length) return rejected(id, flags, RCODE.FORMERR, 'question runs past the end');
-  const qtype = packet.readUInt16BE(offset + 1);
-  const qclass = packet.readUInt16BE(offset + 3);
-
-  const edns = findEdns(packet, questionEnd);
-  if (typeof edns === 'string') return rejected(id, flags, RCODE.FORMERR, edns);
-  return new Query(packet, id, flags, offset, questionEnd, qtype, qclass, edns);
+  const problem = readEdns(packet, questionEnd, into);
+  if (problem !== undefined) return rejected(id, flags, RCODE.FORMERR, problem);
+  into.id = id;
+  into.flags = flags;
+  into.nameEnd = offset;
+  into.questionEnd = questionEnd;
+  into.qtype = packet.readUInt16BE(offset + 1);
+  into.qclass = packet.readUInt16BE(offset + 3);
+  return into;
 }
 
 // Not a closure in parseQuery: allocating one per query costs more than the parse.
@@ -111,14 +128,14 @@ function rejected(id: number, flags: number, rcode: Rejected['rcode'], reason: s
   return { kind: 'rejected', id, flags, rcode, reason };
 }
 
-// Reads the OPT record, if any, checking every record it skips (RFC 6891
-// §6.1.1): at most one OPT, owned by the root, in the additional section.
-// Options are not read: unknown ones are ignored. Returns a reason when the
-// sections cannot be read or break those rules.
-function findEdns(packet: Buffer, start: number): Edns | undefined | string {
+// Reads the OPT record, if any, into the query, checking every record it
+// skips (RFC 6891 §6.1.1): at most one OPT, owned by the root, in the
+// additional section. Options are not read: unknown ones are ignored.
+// Returns a reason when the sections cannot be read or break those rules.
+function readEdns(packet: Buffer, start: number, query: Query): string | undefined {
   const beforeAdditional = packet.readUInt16BE(6) + packet.readUInt16BE(8);
   const records = beforeAdditional + packet.readUInt16BE(10);
-  let edns: Edns | undefined;
+  let found = false;
   let offset = start;
   for (let i = 0; i < records; i++) {
     const owner = offset;
@@ -126,15 +143,17 @@ function findEdns(packet: Buffer, start: number): Edns | undefined | string {
     if (offset < 0 || offset + 10 > packet.length) return 'record runs past the end';
     if (packet.readUInt16BE(offset) === TYPE.OPT) {
       if (i < beforeAdditional) return 'OPT outside the additional section';
-      if (edns) return 'more than one OPT record';
+      if (found) return 'more than one OPT record';
       if (!isRootName(packet, owner)) return 'OPT not owned by the root';
+      found = true;
       const optEnd = offset + 10 + packet.readUInt16BE(offset + 8);
-      edns = { version: packet[offset + 5] ?? 0, payloadSize: packet.readUInt16BE(offset + 2), ecsAt: findOption(packet, offset + 10, optEnd, ECS_OPTION), optEnd };
+      query.setEdns(packet[offset + 5] ?? 0, packet.readUInt16BE(offset + 2), findOption(packet, offset + 10, optEnd, ECS_OPTION), optEnd);
     }
     offset += 10 + packet.readUInt16BE(offset + 8);
     if (offset > packet.length) return 'record data runs past the end';
   }
-  return edns;
+  if (!found) query.setEdns(undefined);
+  return undefined;
 }
 
 // Where the first option `code` in OPT data [start, end) starts, -1 when none.
