@@ -104,7 +104,7 @@ export class Aggregator implements ViewFeed {
     if (opts.syncTimeoutMs !== undefined && !(Number.isInteger(opts.syncTimeoutMs) && opts.syncTimeoutMs >= 0)) {
       throw new Error(`sync timeout must be a whole number of milliseconds, not ${opts.syncTimeoutMs}`);
     }
-    return new Aggregator(opts, ReadModel.open(opts.dbPath, { objectsInMemory: true }));
+    return new Aggregator(opts, ReadModel.open(opts.dbPath, { objectsInMemory: true, logger: opts.logger }));
   }
 
   get lastApplied(): number {

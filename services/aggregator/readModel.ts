@@ -4,9 +4,11 @@
 import type Database from 'better-sqlite3';
 import type { EndpointSliceObject, Kind, ServiceImportObject } from '../../shared/events.js';
 import type { ImportRow, SliceRow } from '../../shared/recordModel.js';
+import { silentLogger, type Logger } from '../../shared/logger.js';
 import { openSqlite } from '../../shared/sqliteEventLog.js';
 import { serviceKey, type ClusterState } from '../../shared/view.js';
 import { ServiceObjects, type ObjectChanges, type ServiceRows } from './serviceObjects.js';
+import { WalCheckpointer } from './walCheckpointer.js';
 
 const MIGRATIONS = [
   `CREATE TABLE meta (
@@ -72,7 +74,10 @@ const MIGRATIONS = [
 ];
 
 const READ_MODEL_CACHE_KIB = 256 * 1024; // an upper bound: SQLite allocates pages as it uses them
-const READ_MODEL_WAL_PAGES = 10_000; // about 40 MB
+// About 40 MB. A catch-up writes about a page per event into the WAL; each copy of the WAL into the file
+// rewrites most of the file and waits for two fsyncs, so a worker does it rather than the commits.
+const READ_MODEL_WAL_PAGES = 10_000;
+const WAL_CHECK_INTERVAL_MS = 100;
 
 // A cluster is synced once every kind its agent watches completed a sync.
 export function isSynced(kinds: readonly Kind[], syncedKinds: readonly Kind[]): boolean {
@@ -83,6 +88,7 @@ export interface ReadModelOptions {
   // Keep every ServiceImport and EndpointSlice parsed in memory for service()
   // and services() (the aggregator); else they read SQLite (audits, replay).
   objectsInMemory?: boolean;
+  logger?: Logger;
 }
 
 interface ObjectRow {
@@ -106,6 +112,7 @@ export class ReadModel {
     readonly db: Database.Database,
     readonly path: string,
     private readonly objectsInMemory: boolean,
+    private readonly walCheckpointer: WalCheckpointer | undefined,
   ) {
     this.lastAppliedSeq = db.prepare<[], number>('SELECT last_applied_seq FROM meta').pluck();
     // One order for the incremental and the full build (the indexes' order, no sort step).
@@ -132,11 +139,9 @@ export class ReadModel {
   // Opens or creates the read model, migrating it to the current schema.
   static open(path: string, opts: ReadModelOptions = {}): ReadModel {
     const db = openSqlite(path, 'read model', MIGRATIONS);
-    // Every event updates a row somewhere in the tables: keep them in memory rather than re-read pages from the file,
-    // and copy the WAL into the file less often, as its pages are rewritten batch after batch.
+    // Every event updates a row somewhere in the tables: keep them in memory rather than re-read pages from the file.
     db.pragma(`cache_size = -${READ_MODEL_CACHE_KIB}`);
-    db.pragma(`wal_autocheckpoint = ${READ_MODEL_WAL_PAGES}`);
-    return new ReadModel(db, path, opts.objectsInMemory ?? false);
+    return new ReadModel(db, path, opts.objectsInMemory ?? false, startWalCheckpoints(db, path, opts.logger ?? silentLogger));
   }
 
   lastApplied(): number {
@@ -212,9 +217,24 @@ export class ReadModel {
     return this.namespaceExists.get(name) !== undefined;
   }
 
+  // The worker's connection first, so that the last one to close copies the WAL into the file and removes it.
   close(): void {
+    this.walCheckpointer?.close();
     this.db.close();
   }
+}
+
+// A worker copies the WAL into the file; if it fails, the commits do (SQLite's wal_autocheckpoint).
+function startWalCheckpoints(db: Database.Database, path: string, logger: Logger): WalCheckpointer | undefined {
+  if (path === '' || path === ':memory:') return undefined; // no WAL
+  const walLimitBytes = READ_MODEL_WAL_PAGES * (db.pragma('page_size', { simple: true }) as number);
+  db.pragma('wal_autocheckpoint = 0');
+  // A WAL file that grew while the worker fell behind shrinks back when the writer starts it over.
+  db.pragma(`journal_size_limit = ${walLimitBytes}`);
+  return WalCheckpointer.start({ dbPath: path, walLimitBytes, intervalMs: WAL_CHECK_INTERVAL_MS }, (why) => {
+    logger.warn({ err: why, path }, 'read model WAL checkpoints: the worker failed; the commits checkpoint instead');
+    db.pragma(`wal_autocheckpoint = ${READ_MODEL_WAL_PAGES}`);
+  });
 }
 
 function importRow(r: ObjectRow): ImportRow {
