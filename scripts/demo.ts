@@ -26,7 +26,7 @@ for (const id of clusters) {
 }
 
 const args = [
-  join(root, 'dist/services/cli/main.js'),
+  join(root, 'dist/bin/mcsdns.js'),
   'serve',
   '--dns-listen',
   `127.0.0.1:${port}`,

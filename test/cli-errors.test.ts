@@ -18,7 +18,7 @@ import {
 } from '../services/cli/commandSettings.js';
 import type { Setting } from '../services/cli/settings.js';
 
-const main = join(process.cwd(), 'dist/services/cli/main.js');
+const main = join(process.cwd(), 'dist/bin/mcsdns.js');
 const dir = mkdtempSync(join(tmpdir(), 'mcsdns-cli-'));
 
 function run(args: string[]) {

@@ -10,7 +10,7 @@ import { StandInApiServer } from '../test/k8s/apiServer.js';
 import { demoObjects } from '../scripts/demoObjects.js';
 import { answerStrings, dig, eventually, freePort, queryTcp, queryUdp, rcode } from './support/dnsClient.js';
 
-const main = join(process.cwd(), 'dist/services/cli/main.js');
+const main = join(process.cwd(), 'dist/bin/mcsdns.js');
 const Z = 'clusterset.local';
 
 interface Serve {

@@ -3,7 +3,7 @@
 // answer, with the steps its log names, its CPU time and RSS. The view is
 // bench:scale's (scaleView.ts). Sizes from the environment: COLD_SERVICES,
 // COLD_ENDPOINTS, COLD_CLUSTERS, COLD_HEADLESS_SHARE, COLD_RUNS;
-// MCSDNS_MAIN picks the built binary (default dist/services/cli/main.js),
+// MCSDNS_MAIN picks the built binary (default dist/bin/mcsdns.js),
 // COLD_PROFILE_DIR makes each frontend write a CPU profile there.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';

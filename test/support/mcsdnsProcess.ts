@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-export const mcsdnsMain = join(process.cwd(), 'dist/services/cli/main.js');
+export const mcsdnsMain = join(process.cwd(), 'dist/bin/mcsdns.js');
 
 export class McsdnsProcess {
   readonly lines: string[] = [];
