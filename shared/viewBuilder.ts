@@ -11,12 +11,24 @@ export type ViewHead = Pick<DnsView, 'version' | 'clusters' | 'namespaces'>;
 // object interns every new key, a Map does not).
 export type ServiceNames = ReadonlyMap<string, ViewRecord[]>;
 
-export const namesOf = (records: ServiceRecords): ServiceNames => new Map(Object.entries(records.names));
+// Records made of a Map (recordsOf) keep it: namesOf hands that Map back, and
+// their object `names` is built, frozen, only when something reads it. A
+// delta's services go from the bytes to a frontend's answers as Maps.
+const mapped = new WeakMap<ServiceRecords, ServiceNames>();
+
+export const namesOf = (records: ServiceRecords): ServiceNames => mapped.get(records) ?? new Map(Object.entries(records.names));
 
 export function recordsOf(names: ServiceNames): ServiceRecords {
+  let built: Record<string, ViewRecord[]> | undefined;
+  const records = Object.defineProperty({} as ServiceRecords, 'names', { enumerable: true, get: () => (built ??= Object.freeze(objectOf(names))) });
+  mapped.set(records, names);
+  return records;
+}
+
+function objectOf(names: ServiceNames): Record<string, ViewRecord[]> {
   const records = nameRecord<ViewRecord[]>();
   for (const [name, list] of names) records[name] = list;
-  return { names: records };
+  return records;
 }
 
 export interface ViewBuilder {

@@ -15,7 +15,7 @@
 // reference is 0 for the next new one, else how far back it is: most are new
 // and the rest near, which compresses far better than numbers up to 200,000.
 import { isClusterId } from './events.js';
-import type { ViewBuilder, ViewHead } from './viewBuilder.js';
+import { recordsOf, type ViewBuilder, type ViewHead } from './viewBuilder.js';
 import { nameRecord, type ClusterState, type DnsView, type ServiceOverlay, type ServiceRecords, type ViewRecord } from './view.js';
 
 export const VIEW_FORMAT = 2;
@@ -65,7 +65,7 @@ export function writeView(view: DnsView): Buffer {
 export function readView(data: Buffer): DnsView {
   const { r, head } = openView(data);
   const view: DnsView = { ...head, services: nameRecord() };
-  for (let n = r.count(); n > 0; n--) view.services[r.serviceKey()] = r.names();
+  for (let n = r.count(); n > 0; n--) view.services[r.serviceKey()] = recordsOf(r.nameMap());
   readOverlays(r, (cluster, overlay) => ((view.views ??= {})[cluster] = overlay));
   return view;
 }
@@ -107,7 +107,7 @@ function readOverlays(r: SnapshotReader, each: (cluster: string, overlay: Servic
     const overlay: ServiceOverlay = nameRecord();
     for (let e = r.count(); e > 0; e--) {
       const key = r.serviceKey();
-      overlay[key] = r.flag() ? r.names() : null;
+      overlay[key] = r.flag() ? recordsOf(r.nameMap()) : null;
     }
     each(cluster, overlay);
   }
@@ -312,12 +312,6 @@ class SnapshotReader {
     const key = this.string();
     if (!SERVICE_KEY.test(key)) this.fail(`the service key ${JSON.stringify(key)} is no "<ns>/<svc>"`);
     return key;
-  }
-
-  names(): ServiceRecords {
-    const names = nameRecord<ViewRecord[]>();
-    this.eachName((name, list) => (names[name] = list));
-    return { names };
   }
 
   nameMap(): Map<string, ViewRecord[]> {
