@@ -53,6 +53,9 @@ export class NatsViewPublisher {
   // After deltas were dropped, the next ones would not follow on from anything
   // in the stream: they wait for a snapshot of at least this version.
   private deltasHeldUntil: number | undefined;
+  // Version of the newest snapshot taken: no merged delta spans it, since its
+  // followers skip only the deltas it wholly contains.
+  private snapshotVersion: number | undefined;
   private snapshotFailure: unknown; // why the last snapshot failed, for the loop to back off
   private snapshotDue = false;
   private deltasSinceSnapshot = 0;
@@ -206,7 +209,8 @@ export class NatsViewPublisher {
     let count = 1;
     for (let changes = changeCount(first); count < this.pending.length; count++) {
       changes += changeCount(this.pending[count]!);
-      if (this.pending[count - 1]!.clusters || changes > MERGED_DELTA_CHANGES) break;
+      const last = this.pending[count - 1]!;
+      if (last.clusters || last.to === this.snapshotVersion || changes > MERGED_DELTA_CHANGES) break;
     }
     const delta = count === 1 ? first : mergeDeltas(this.pending.slice(0, count))!;
     const messages = deltaMessages(delta, maxPayload);
@@ -233,6 +237,7 @@ export class NatsViewPublisher {
     const view = this.view;
     if (!view) return;
     const position = { version: view.version, deltaSeq: this.lastDeltaSeq };
+    this.snapshotVersion = view.version;
     this.snapshotDue = false;
     this.deltasSinceSnapshot = 0;
     clearTimeout(this.snapshotTimer);

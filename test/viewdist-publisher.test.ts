@@ -2,7 +2,6 @@
 // one snapshot object, replaced soon after a change; heartbeats.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { NatsViewPublisher } from '../shared/viewDistribution.js';
@@ -69,6 +68,29 @@ describe('publishing the view to NATS', { skip: natsServerMissing() }, () => {
     const stored = (await storedDeltas(source.view.version)).map((m) => parseDeltaMessage(m!.data) as ViewDelta);
     assert.ok(stored.length < 2000 / 4, `${stored.length} messages for 2,000 deltas`);
     assert.equal(stored.reduce((n, d) => n + (d.observedAt?.length ?? 0), 0), 2000);
+  });
+
+  // A follower loading the snapshot skips the deltas it holds and follows on
+  // from its version; a delta reaching past it from before would be a gap.
+  it('merges no deltas across the version of a snapshot, so that its followers follow on', async () => {
+    const source = new DrivenFeed(sampleView(50));
+    const admin = await nats.connection('admin');
+    const heartbeat = new Promise((resolve) => admin.subscribe('mcsdns.view.heartbeat', { max: 1, callback: resolve }));
+    await nats.publisher(source, { heartbeatMs: 100, snapshotEvery: 1000 });
+    await heartbeat; // the first snapshot is done: the publisher waits for work
+    source.advance(1000); // a snapshot is due, of this version, while these deltas queue
+    const snapshotAt = source.view.version;
+    await new Promise(setImmediate);
+    source.advance(500);
+    const spans = (await storedDeltas(source.view.version)).map((m) => {
+      const message = parseDeltaMessage(m!.data)!;
+      const { from, to } = 'part' in message ? message.part : message;
+      return [from, to] as const;
+    });
+    assert.equal(await snapshotVersion(), snapshotAt);
+    assert.deepEqual(spans.filter(([from, to]) => from < snapshotAt && to > snapshotAt), []);
+    const { got } = await nats.follower({ heartbeatMs: 100 });
+    await inStep(source, got);
   });
 
   it('publishes a delta too big for one NATS message in parts, which a follower applies as one', async () => {
@@ -145,18 +167,21 @@ describe('publishing the view to NATS', { skip: natsServerMissing() }, () => {
     await eventually('the first snapshot', async () => (await snapshotVersion()) === source.view.version);
     const admin = await nats.connection('admin');
     const checks: Promise<void>[] = [];
-    const start = source.view.version;
-    admin.subscribe('mcsdns.view.heartbeat', {
+    let checked = source.view.version;
+    // Each version checked once, as first heard: the deltas stored only grow.
+    const heartbeats = admin.subscribe('mcsdns.view.heartbeat', {
       callback: (_err, msg) => {
         const heard = parseHeartbeat(msg.string())!.version;
-        if (heard > start) checks.push(lastStoredTo().then((to) => assert.ok(to >= heard, `heard ${heard} with deltas stored up to ${to}`)));
+        if (heard <= checked) return;
+        checked = heard;
+        checks.push(lastStoredTo().then((to) => assert.ok(to >= heard, `heard ${heard} with deltas stored up to ${to}`)));
       },
     });
     source.advance(3000); // a snapshot is due after 1,000, of the view with all 3,000
     await eventually('a snapshot ahead of the first deltas', async () => (await snapshotVersion()) === source.view.version);
-    await storedDeltas(source.view.version);
-    await sleep(50);
-    assert.ok(checks.length > 0);
+    await eventually('a heartbeat of the newest version', () => checked === source.view.version);
+    // No check may start after these are awaited: it would fail unseen, or on the closed connection after the test.
+    heartbeats.unsubscribe();
     await Promise.all(checks);
   });
 
