@@ -346,7 +346,7 @@ describe('agent stop', () => {
       kubeconfig: fileURLToPath(new URL('../services/agent/kubeconfig.ts', import.meta.url)),
     };
     const dir = mkdtempSync(join(tmpdir(), 'mcsdns-agent-stop-'));
-    // Stops while watches are failing and restarts are scheduled, then waits for nothing.
+    // Stops once every kind's list/watch has failed and its restart is scheduled, then waits for nothing.
     const script = `
       import { Writable } from 'node:stream';
       import { pino } from 'pino';
@@ -355,7 +355,15 @@ describe('agent stop', () => {
       import { loadKubeConfig } from ${JSON.stringify(modules.kubeconfig)};
       const logs = [];
       let stopping = false;
-      const stream = new Writable({ write(chunk, _e, done) { if (stopping) logs.push(JSON.parse(chunk.toString())); done(); } });
+      const failing = new Set();
+      let allFailing;
+      const restarting = new Promise((resolve) => (allFailing = resolve));
+      const stream = new Writable({ write(chunk, _e, done) {
+        const line = JSON.parse(chunk.toString());
+        if (stopping) logs.push(line);
+        else if (line.msg.endsWith('list/watch failed; restarting it') && failing.add(line.kind).size === 3) allFailing();
+        done();
+      } });
       const server = await StandInApiServer.start();
       server.upsert({ kind: 'Namespace', metadata: { name: 'prod' } });
       server.writeKubeconfig(${JSON.stringify(join(dir, 'kubeconfig'))});
@@ -367,10 +375,10 @@ describe('agent stop', () => {
         backoff: { initialMs: 30, maxMs: 60 },
       });
       await agent.start();
-      if (!(await agent.waitForSync(5000))) throw new Error('no sync');
+      if (!(await agent.waitForSync(20_000))) throw new Error('no sync');
       server.failNextRequests(1000000);
       server.dropWatches();
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await restarting;
       stopping = true;
       await agent.stop();
       await server.stop();
@@ -382,14 +390,21 @@ describe('agent stop', () => {
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    // Loading the modules takes seconds on a loaded machine: the exit is timed from the report, printed once stopped.
+    let reportedAt = Infinity;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes('"stopped":true')) reportedAt = Math.min(reportedAt, Date.now());
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     const code = await exited;
+    const exitedAt = Date.now();
     clearTimeout(timer);
     rmSync(dir, { recursive: true, force: true });
     assert.equal(code, 0, `child exited by itself with 0 (stderr: ${stderr})`);
+    assert.ok(exitedAt - reportedAt < 5000, `child exited ${exitedAt - reportedAt} ms after stopping`);
     const report = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { stopped: boolean; logs: LogLine[] };
     assert.equal(report.stopped, true);
     assert.deepEqual(report.logs.filter((l) => l.level >= 40), [], 'no warnings or errors caused by stopping');

@@ -257,7 +257,7 @@ describe('fuzz: a running Frontend over UDP and TCP', () => {
       });
       socket.send(encodeQuery(`web.prod.svc.${Z}`, 'A', { id: 77 }), port, '127.0.0.1');
     });
-    const [tcp] = await tcpExchange(port, frame(encodeQuery(`web.prod.svc.${Z}`, 'AAAA', { id: 78 })));
+    const [tcp] = await tcpExchange(port, Buffer.concat([frame(encodeQuery(`web.prod.svc.${Z}`, 'AAAA', { id: 78 })), frame(sentinel(79))]));
     for (const [reply, id, data] of [[udp, 77, '10.0.0.10'], [tcp, 78, 'fd00::10']] as const) {
       assert.ok(reply);
       const p = dnsPacket.decode(reply);
@@ -266,10 +266,15 @@ describe('fuzz: a running Frontend over UDP and TCP', () => {
   });
 });
 
+// Long: every exchange ends with the sentinel's reply or a close, and a loaded
+// machine may not run this process for a good part of a second.
+const QUIET_MS = 5000;
+
 const frame = (message: Buffer) => Buffer.concat([Buffer.from([message.length >> 8, message.length & 0xff]), message]);
 
 // Writes `data` on a new connection and collects the replies until the
-// sentinel's, until the server closes it, or until it has been quiet a moment.
+// sentinel's or until the server closes it; a server quiet for QUIET_MS, a
+// failure, ends it too, leaving the replies short.
 function tcpExchange(port: number, data: Buffer): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const replies: Buffer[] = [];
@@ -283,7 +288,7 @@ function tcpExchange(port: number, data: Buffer): Promise<Buffer[]> {
     };
     const wait = () => {
       clearTimeout(quiet);
-      quiet = setTimeout(done, 300);
+      quiet = setTimeout(done, QUIET_MS);
     };
     socket.on('data', (chunk) => {
       pending = Buffer.concat([pending, chunk]);
