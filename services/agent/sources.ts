@@ -1,16 +1,7 @@
 // What the agent lists and watches in a member cluster, and which
 // ServiceImport version the cluster serves.
 
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  HttpMethod,
-  IsomorphicFetchHttpLibrary,
-  ServerConfiguration,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import { ApiException, HttpMethod, IsomorphicFetchHttpLibrary, ServerConfiguration, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { SERVICE_NAME_LABEL, type Kind } from '../../shared/events.js';
 import { describeFailure } from './failure.js';
 
@@ -42,32 +33,44 @@ export const MCS_GROUP = 'multicluster.x-k8s.io';
 export type ServiceImportVersion = 'v1beta1' | 'v1alpha1';
 
 export function serviceImportSource(kc: KubeConfig, version: ServiceImportVersion): KindSource {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  return {
-    kind: 'ServiceImport',
-    path: `/apis/${MCS_GROUP}/${version}/serviceimports`,
-    listPage: async (_continue) => pageOf(await api.listClusterCustomObject({ group: MCS_GROUP, version, plural: 'serviceimports', limit: LIST_PAGE_SIZE, _continue })),
-  };
+  return listSource(kc, 'ServiceImport', `/apis/${MCS_GROUP}/${version}/serviceimports`);
 }
 
-// Listed as plain JSON, as the watch delivers them: client-node's model
-// classes for 100,000 endpoints cost the agent another quarter second of CPU.
 export function endpointSliceSource(kc: KubeConfig): KindSource {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  return {
-    kind: 'EndpointSlice',
-    path: '/apis/discovery.k8s.io/v1/endpointslices',
-    labelSelector: SERVICE_NAME_LABEL,
-    listPage: async (_continue) =>
-      pageOf(
-        await api.listClusterCustomObject({ group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', labelSelector: SERVICE_NAME_LABEL, limit: LIST_PAGE_SIZE, _continue }),
-      ),
-  };
+  return listSource(kc, 'EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices', SERVICE_NAME_LABEL);
 }
 
 export function namespaceSource(kc: KubeConfig): KindSource {
-  const api = kc.makeApiClient(CoreV1Api);
-  return { kind: 'Namespace', path: '/api/v1/namespaces', listPage: async (_continue) => pageOf(await api.listNamespace({ limit: LIST_PAGE_SIZE, _continue })) };
+  return listSource(kc, 'Namespace', '/api/v1/namespaces');
+}
+
+// Lists are read as plain JSON, as the watch delivers them: client-node's
+// typed APIs would bring every model class of the Kubernetes API into the
+// agent (3 MB of code to load), and deserializing 100,000 endpoints into
+// them cost another quarter second of CPU.
+function listSource(kc: KubeConfig, kind: Kind, path: string, labelSelector?: string): KindSource {
+  return {
+    kind,
+    path,
+    ...(labelSelector !== undefined && { labelSelector }),
+    listPage: async (continueToken) => pageOf((await getJson(kc, path, { labelSelector, limit: String(LIST_PAGE_SIZE), continue: continueToken })) as KubernetesListObject<KubernetesObject>),
+  };
+}
+
+// GET `path` with the kubeconfig's credentials: the JSON body, or, for any
+// other status than 2xx, an ApiException as client-node's typed APIs throw.
+async function getJson(kc: KubeConfig, path: string, query: Record<string, string | undefined>, signal?: AbortSignal): Promise<unknown> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const request = new ServerConfiguration(cluster.server, {}).makeRequestContext(path, HttpMethod.GET);
+  for (const [name, value] of Object.entries(query)) if (value !== undefined) request.setQueryParam(name, value);
+  request.setHeaderParam('Accept', 'application/json');
+  if (signal) request.setSignal(signal);
+  await kc.applySecurityAuthentication(request);
+  const response = await new IsomorphicFetchHttpLibrary().send(request).toPromise();
+  const body = await response.body.text();
+  if (response.httpStatusCode < 200 || response.httpStatusCode > 299) throw new ApiException(response.httpStatusCode, `HTTP ${response.httpStatusCode}`, body, response.headers);
+  return JSON.parse(body);
 }
 
 // From the group's discovery document (an APIGroup): v1beta1 when served, else v1alpha1.
@@ -81,20 +84,13 @@ export type Discovery = { version: ServiceImportVersion } | { problem: string };
 
 // GET /apis/multicluster.x-k8s.io, with the kubeconfig's credentials.
 export async function discoverServiceImportVersion(kc: KubeConfig, signal: AbortSignal): Promise<Discovery> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) return { problem: 'the kubeconfig has no current cluster' };
+  if (!kc.getCurrentCluster()) return { problem: 'the kubeconfig has no current cluster' };
   try {
-    const request = new ServerConfiguration(cluster.server, {}).makeRequestContext(`/apis/${MCS_GROUP}`, HttpMethod.GET);
-    request.setHeaderParam('Accept', 'application/json');
-    request.setSignal(signal);
-    await kc.applySecurityAuthentication(request);
-    const response = await new IsomorphicFetchHttpLibrary().send(request).toPromise();
-    const body = await response.body.text();
-    if (response.httpStatusCode === 404) return { problem: `API group ${MCS_GROUP} is not served (are the Multi-Cluster Services CRDs installed?)` };
-    if (response.httpStatusCode !== 200) return { problem: `discovery of ${MCS_GROUP}: HTTP ${response.httpStatusCode}` };
-    const version = pickServiceImportVersion(JSON.parse(body));
+    const version = pickServiceImportVersion(await getJson(kc, `/apis/${MCS_GROUP}`, {}, signal));
     return version ? { version } : { problem: `API group ${MCS_GROUP} serves neither v1beta1 nor v1alpha1` };
   } catch (err) {
+    if (err instanceof ApiException && err.code === 404) return { problem: `API group ${MCS_GROUP} is not served (are the Multi-Cluster Services CRDs installed?)` };
+    if (err instanceof ApiException) return { problem: `discovery of ${MCS_GROUP}: HTTP ${err.code}` };
     return { problem: `discovery of ${MCS_GROUP}: ${describeFailure(err)}` };
   }
 }
