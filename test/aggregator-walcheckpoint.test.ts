@@ -69,12 +69,12 @@ describe('aggregator: WAL checkpoints on a worker thread', () => {
   });
   afterEach(() => temp.remove());
 
-  it('keeps the WAL bounded through many commits without the main connection checkpointing', async () => {
+  it('keeps the WAL bounded through many commits, the commits checkpointing only far past the limit', async () => {
     const model = ReadModel.open(dbPath);
     try {
-      assert.equal(model.db.pragma('wal_autocheckpoint', { simple: true }), 0);
       const limitBytes = model.db.pragma('journal_size_limit', { simple: true }) as number;
       const limitPages = limitBytes / (model.db.pragma('page_size', { simple: true }) as number);
+      assert.equal(model.db.pragma('wal_autocheckpoint', { simple: true }), 2 * limitPages);
       const sizes = await rewriteRows(model, 5 * limitPages);
       const largest = Math.max(...sizes);
       assert.ok(largest < 3 * limitBytes, `the WAL grew to ${largest} bytes, limit ${limitBytes}`);

@@ -77,6 +77,9 @@ const READ_MODEL_CACHE_KIB = 256 * 1024; // an upper bound: SQLite allocates pag
 // About 40 MB. A catch-up writes about a page per event into the WAL; each copy of the WAL into the file
 // rewrites most of the file and waits for two fsyncs, so a worker does it rather than the commits.
 const READ_MODEL_WAL_PAGES = 10_000;
+// A worker starved of CPU (a loaded machine) may not find the writer between two commits
+// for a long while: past this many pages the commits copy the WAL themselves, so it stays bounded.
+const WAL_BACKSTOP_PAGES = 2 * READ_MODEL_WAL_PAGES;
 const WAL_CHECK_INTERVAL_MS = 100;
 
 // A cluster is synced once every kind its agent watches completed a sync.
@@ -224,11 +227,11 @@ export class ReadModel {
   }
 }
 
-// A worker copies the WAL into the file; if it fails, the commits do (SQLite's wal_autocheckpoint).
+// A worker copies the WAL into the file; if it fails or falls far behind, the commits do (SQLite's wal_autocheckpoint).
 function startWalCheckpoints(db: Database.Database, path: string, logger: Logger): WalCheckpointer | undefined {
   if (path === '' || path === ':memory:') return undefined; // no WAL
   const walLimitBytes = READ_MODEL_WAL_PAGES * (db.pragma('page_size', { simple: true }) as number);
-  db.pragma('wal_autocheckpoint = 0');
+  db.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
   // A WAL file that grew while the worker fell behind shrinks back when the writer starts it over.
   db.pragma(`journal_size_limit = ${walLimitBytes}`);
   return WalCheckpointer.start({ dbPath: path, walLimitBytes, intervalMs: WAL_CHECK_INTERVAL_MS }, (why) => {
