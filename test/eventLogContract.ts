@@ -21,6 +21,11 @@ function seqs(events: StoredEvent[]): number[] {
   return events.map((e) => e.seq);
 }
 
+// Appends e<from>…e<to> of `cluster`, each payload naming its number.
+export function items(from: number, to: number, cluster = 'east'): AppendItem[] {
+  return range(from, to).map((n) => ({ id: `e${n}`, cluster, payload: `{"n":${n}}` }));
+}
+
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }

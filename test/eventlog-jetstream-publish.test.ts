@@ -8,8 +8,8 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import type { AppendItem } from '../shared/eventLog.js';
 import { JetStreamEventLog, streamName } from '../shared/jetstreamEventLog.js';
+import { items } from './eventLogContract.js';
 import { NatsServer, natsServerMissing, samplePasswords, startSecuredNats } from './support/natsServer.js';
 
 async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -20,9 +20,6 @@ async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> 
   }
 }
 
-function items(from: number, to: number): AppendItem[] {
-  return Array.from({ length: to - from + 1 }, (_, i) => ({ id: `e${from + i}`, cluster: 'east', payload: `{"n":${from + i}}` }));
-}
 
 const stored = (stream: string, seq: number, duplicate = false) => JSON.stringify({ stream, seq, ...(duplicate ? { duplicate } : {}) });
 const refused = (errCode: number, description: string) => JSON.stringify({ error: { code: 400, err_code: errCode, description } });

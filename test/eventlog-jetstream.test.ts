@@ -10,7 +10,7 @@ import type { AppendItem, StoredEvent } from '../shared/eventLog.js';
 import { JetStreamEventLog, eventsSubject, streamName } from '../shared/jetstreamEventLog.js';
 import { silentLogger } from '../shared/logger.js';
 import { connectNats } from '../shared/nats.js';
-import { eventLogContract } from './eventLogContract.js';
+import { eventLogContract, items } from './eventLogContract.js';
 import { NatsServer, natsServerMissing } from './support/natsServer.js';
 
 const missing = natsServerMissing();
@@ -23,9 +23,6 @@ async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> 
   }
 }
 
-function items(from: number, to: number, cluster = 'east'): AppendItem[] {
-  return Array.from({ length: to - from + 1 }, (_, i) => ({ id: `e${from + i}`, cluster, payload: `{"n":${from + i}}` }));
-}
 
 describe('JetStreamEventLog', { skip: missing }, () => {
   let server: NatsServer;
