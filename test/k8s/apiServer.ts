@@ -122,6 +122,23 @@ function present(type: ResourceType, version: string, object: StoredObject): Sto
   return { ...structuredClone(object), apiVersion: apiVersionOf(type, version), kind: type.kind };
 }
 
+// present() as JSON text, without the deep copy: lists of thousands of objects would otherwise cost
+// the benchmarks' stand-ins more CPU than the agents reading them.
+function presentText(type: ResourceType, version: string, object: StoredObject): string {
+  return JSON.stringify({ ...object, apiVersion: apiVersionOf(type, version), kind: type.kind });
+}
+
+// The index of the first sorted key after `after`.
+function keysAfter(keys: string[], after: string): number {
+  let [low, high] = [0, keys.length];
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (keys[middle]! <= after) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 function kubernetesTimestamp(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -377,7 +394,10 @@ function decodeContinue(text: string): ContinueToken {
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  sendText(res, status, JSON.stringify(body));
+}
+
+function sendText(res: http.ServerResponse, status: number, text: string): void {
   res.writeHead(status, { ...JSON_HEADERS, 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
@@ -399,6 +419,8 @@ interface OpenWatch {
 export class StandInApiServer {
   readonly requests: RequestRecord[] = [];
   private readonly objects = new Map<string, StoredObject>();
+  // The keys of each kind in order, kept until a key of that kind comes or goes.
+  private readonly sortedKeys = new Map<StandInKind, string[]>();
   private readonly history: Change[] = [];
   private readonly watches = new Set<OpenWatch>();
   private revision = 1;
@@ -467,6 +489,7 @@ export class StandInApiServer {
     if (!type.namespaced) delete metadata.namespace;
     const stored: StoredObject = { ...object, kind: type.kind, metadata };
     this.objects.set(key, stored);
+    if (!previous) this.sortedKeys.delete(type.kind);
     this.record({ revision: this.revision, kind: type.kind, type: previous ? 'MODIFIED' : 'ADDED', object: stored, previous });
     return present(type, this.displayVersion(type), stored);
   }
@@ -476,6 +499,7 @@ export class StandInApiServer {
     const previous = this.objects.get(key);
     if (!previous) return false;
     this.objects.delete(key);
+    this.sortedKeys.delete(kind);
     this.revision += 1;
     const object = { ...previous, metadata: { ...previous.metadata, resourceVersion: String(this.revision) } };
     this.record({ revision: this.revision, kind, type: 'DELETED', object, previous });
@@ -547,9 +571,18 @@ export class StandInApiServer {
     return this.versionsOf(type)[0] ?? type.versions[0]!;
   }
 
+  private keysOf(kind: StandInKind): string[] {
+    let keys = this.sortedKeys.get(kind);
+    if (!keys) {
+      const prefix = `${kind}/`;
+      keys = [...this.objects.keys()].filter((key) => key.startsWith(prefix)).sort();
+      this.sortedKeys.set(kind, keys);
+    }
+    return keys;
+  }
+
   private sortedObjects(kind: StandInKind): [string, StoredObject][] {
-    const prefix = `${kind}/`;
-    return [...this.objects].filter(([key]) => key.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return this.keysOf(kind).map((key) => [key, this.objects.get(key)!]);
   }
 
   private record(change: Change): void {
@@ -557,7 +590,7 @@ export class StandInApiServer {
     for (const watch of this.watches) {
       if (watch.scope.type.kind !== change.kind) continue;
       const event = watchEventFor(change, watch.matches);
-      if (event) writeEvent(watch, { type: event.type, object: present(watch.scope.type, watch.scope.version, event.object) });
+      if (event) writeEventText(watch, event.type, presentText(watch.scope.type, watch.scope.version, event.object));
     }
   }
 
@@ -621,18 +654,27 @@ export class StandInApiServer {
       throw new StatusError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.');
     }
     // Later pages show the current objects after the token's key, labelled with the first page's revision.
-    const matching = this.sortedObjects(scope.type.kind).filter(([key, object]) => (!token || key > token.after) && matches(object));
-    const page = limit > 0 ? matching.slice(0, limit) : matching;
+    const keys = this.keysOf(scope.type.kind);
+    const page: StoredObject[] = [];
+    let next = token ? keysAfter(keys, token.after) : 0;
+    for (; next < keys.length && (limit === 0 || page.length < limit); next++) {
+      const object = this.objects.get(keys[next]!)!;
+      if (matches(object)) page.push(object);
+    }
+    while (next < keys.length && !matches(this.objects.get(keys[next]!)!)) next++;
     const listRevision = token?.revision ?? this.revision;
-    const remaining = matching.length - page.length;
-    const lastKey = page.at(-1)?.[0];
-    const more = remaining > 0 && lastKey !== undefined ? { continue: encodeContinue({ revision: listRevision, after: lastKey }), remainingItemCount: remaining } : {};
-    sendJson(res, 200, {
+    // Like Kubernetes, a count of the rest only for lists without selectors (counted without a scan when not in a namespace).
+    const counted = !params.get('labelSelector') && !params.get('fieldSelector');
+    const rest = () => (scope.namespace === undefined ? keys.length - next : keys.slice(next).filter((key) => matches(this.objects.get(key)!)).length);
+    const more =
+      next < keys.length ? { continue: encodeContinue({ revision: listRevision, after: keys[next - 1]! }), ...(counted && { remainingItemCount: rest() }) } : {};
+    const head = JSON.stringify({
       kind: `${scope.type.kind}List`,
       apiVersion: apiVersionOf(scope.type, scope.version),
       metadata: { resourceVersion: String(listRevision), ...more },
-      items: page.map(([, object]) => present(scope.type, scope.version, object)),
     });
+    const items = page.map((object) => presentText(scope.type, scope.version, object));
+    sendText(res, 200, `${head.slice(0, -1)},"items":[${items.join(',')}]}`);
   }
 
   private openWatch(scope: Scope, matches: ObjectFilter, params: URLSearchParams, res: http.ServerResponse): void {
@@ -690,4 +732,8 @@ function typeOf(kind: StandInKind): ResourceType {
 
 function writeEvent(watch: OpenWatch, event: WatchEvent): void {
   if (!watch.res.writableEnded && !watch.res.destroyed) watch.res.write(JSON.stringify(event) + '\n');
+}
+
+function writeEventText(watch: OpenWatch, type: WatchEventType, objectText: string): void {
+  if (!watch.res.writableEnded && !watch.res.destroyed) watch.res.write(`{"type":"${type}","object":${objectText}}\n`);
 }
