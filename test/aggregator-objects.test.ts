@@ -92,6 +92,25 @@ describe('aggregator: objects kept in memory', () => {
     assert.ok(kept.services().length > 0, 'the random events left some services');
   });
 
+  it('keeps one object for what several clusters hold alike, a slice that comes before its import too', () => {
+    kept.services();
+    apply([
+      endpointSlice('east', 'prod', 's1', 'web', [ready('10.1.0.1')]),
+      endpointSlice('west', 'prod', 's1', 'web', [ready('10.1.0.1')]),
+      serviceImport('east', 'prod', 'web', { ips: ['10.0.0.1'] }),
+      serviceImport('west', 'prod', 'web', { ips: ['10.0.0.1'] }),
+    ]);
+    let web = kept.service('prod', 'web');
+    assert.equal(web.imports.length, 2);
+    assert.equal(web.imports[0]!.object, web.imports[1]!.object, 'one import object');
+    assert.equal(web.slices[0]!.object, web.slices[1]!.object, 'one slice object');
+    apply([endpointSlice('west', 'prod', 's1', 'web', [ready('10.1.0.2')])]);
+    web = kept.service('prod', 'web');
+    assert.notEqual(web.slices[0]!.object, web.slices[1]!.object);
+    assert.deepEqual(web.slices.map((r) => [r.cluster, r.object.endpoints[0]!.addresses]), [['east', ['10.1.0.1']], ['west', ['10.1.0.2']]]);
+    assertSameAsRows();
+  });
+
   it('forgets what a failed batch wrote and reads the committed rows again', () => {
     apply([serviceImport('east', 'prod', 'web', { ips: ['10.0.0.1'] })]);
     assert.deepEqual(kept.service('prod', 'web').imports.map((r) => r.object.ips), [['10.0.0.1']]);

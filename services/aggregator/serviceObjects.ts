@@ -24,17 +24,19 @@ export interface ObjectChanges {
 interface Entry {
   namespace: string;
   name: string;
-  imports: Map<string, ImportRow>; // by cluster
-  slices: Map<string, SliceRow & { name: string }>; // by "<cluster> <slice name>"
+  imports: Map<string, ImportRow & { json: string }>; // by cluster
+  slices: Map<string, SliceRow & { name: string; json: string }>; // by "<cluster> <slice name>"
   rows: ServiceRows | undefined; // sorted, built on the first read after a change
 }
 
 export class ServiceObjects implements ObjectChanges {
   private readonly entries = new Map<string, Entry>();
+  private readonly clusters = new Set<string>(); // that ever held a slice
 
   setImport(cluster: string, namespace: string, name: string, object: ServiceImportObject, json: string): void {
     const entry = this.entry(namespace, name);
-    entry.imports.set(cluster, { cluster, object, json });
+    const same = findSame(entry.imports.values(), json);
+    entry.imports.set(cluster, { cluster, object: same?.object ?? object, json: same?.json ?? json });
     entry.rows = undefined;
   }
 
@@ -45,7 +47,9 @@ export class ServiceObjects implements ObjectChanges {
 
   setSlice(cluster: string, namespace: string, name: string, serviceName: string, object: EndpointSliceObject, json: string): void {
     const entry = this.entry(namespace, serviceName);
-    entry.slices.set(`${cluster} ${name}`, { cluster, name, object, json });
+    this.clusters.add(cluster);
+    const same = findSame(sameNamed(entry, name, this.clusters), json);
+    entry.slices.set(`${cluster} ${name}`, { cluster, name, object: same?.object ?? object, json: same?.json ?? json });
     entry.rows = undefined;
   }
 
@@ -81,6 +85,24 @@ export class ServiceObjects implements ObjectChanges {
   private changed(entry: Entry): void {
     entry.rows = undefined;
     if (entry.imports.size === 0 && entry.slices.size === 0) this.entries.delete(serviceKey(entry.namespace, entry.name));
+  }
+}
+
+// Every cluster of a clusterset holds the same imports and, mostly under the
+// same names, the same slices: one object and one JSON text are kept for what
+// several clusters hold alike. What was just parsed then dies young, and the
+// objects kept, which every garbage collection until then copies, are not
+// multiplied by the number of clusters.
+function findSame<T extends { json: string }>(rows: Iterable<T>, json: string): T | undefined {
+  for (const row of rows) if (row.json === json) return row;
+  return undefined;
+}
+
+// The service's slices of this name, in whichever cluster (a slice may come before its service's import).
+function* sameNamed(entry: Entry, name: string, clusters: Set<string>): Generator<{ object: EndpointSliceObject; json: string }> {
+  for (const cluster of clusters) {
+    const slice = entry.slices.get(`${cluster} ${name}`);
+    if (slice) yield slice;
   }
 }
 
