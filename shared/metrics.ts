@@ -182,9 +182,15 @@ export class QueryCounts {
   }
 }
 
+// The label of a header RCODE (0–15), as queries_total names it.
+export function rcodeLabel(rcode: number): string {
+  return RCODE_LABELS[rcodeSlot(rcode)]!;
+}
+
 export interface FrontendMetrics {
   snapshotVersion: Gauge;
   queries: QueryCounts;
+  forwarded: Counter<'rcode'>;
   programmingLatency: Histogram;
 }
 
@@ -213,6 +219,12 @@ export const frontendMetrics = perRegistry((registry): FrontendMetrics => {
       aggregator: 'min', // with --workers: the oldest version any of them answers from
     }),
     queries,
+    forwarded: new Counter({
+      name: `${PREFIX}frontend_forwarded_total`,
+      help: 'Queries answered by the upstreams instead (fallthrough), by the response code the client got: SERVFAIL when no upstream answered. queries_total counts them under the frontend\'s own NXDOMAIN or REFUSED.',
+      labelNames: ['rcode'],
+      registers: [registry],
+    }),
     programmingLatency: new Histogram({
       name: `${PREFIX}frontend_programming_latency_seconds`,
       help: 'Time from an event observed by an agent to its change being answered by this frontend.',

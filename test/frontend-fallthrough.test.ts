@@ -10,6 +10,8 @@ import dnsPacket from 'dns-packet';
 import { Frontend, type FrontendOptions } from '../services/frontend/server.js';
 import type { Upstream } from '../services/frontend/upstream.js';
 import type { DnsView, ViewDelta, ViewFeed, ViewListener } from '../shared/view.js';
+import { createRegistry, frontendMetrics } from '../shared/metrics.js';
+import { sampleValue } from './metrics-samples.js';
 import { answerStrings, dig, queryTcp, queryUdp, rcode } from './support/dnsClient.js';
 
 const Z = 'clusterset.local';
@@ -234,6 +236,21 @@ describe('frontend forwarding choices', () => {
     assert.equal(rcode(await queryUdp(port, `missing.${Z}`, 'A')), 'NXDOMAIN');
     assert.deepEqual(answerStrings(await queryUdp(port, 'www.example.org', 'A')), ['A 192.0.2.1']);
     assert.deepEqual(upstream.names(), ['udp www.example.org']);
+  });
+
+  it('counts a forwarded query under its own verdict in queries_total and under what the client got in forwarded_total', async () => {
+    const registry = createRegistry();
+    const port = await start({ fallthrough: { zones: [] }, upstreams: [live], metrics: frontendMetrics(registry) });
+    await queryUdp(port, 'www.example.org', 'A'); // outside: REFUSED here, NOERROR upstream
+    await queryTcp(port, `missing.${Z}`, 'A'); // NXDOMAIN here, NOERROR upstream
+    await queryUdp(port, GONE, 'A'); // NXDOMAIN upstream too
+    await queryUdp(port, SILENT, 'A'); // no upstream answer: SERVFAIL
+    await queryUdp(port, `web.prod.svc.${Z}`, 'A'); // answered here
+    const text = await registry.metrics();
+    const forwarded = (rcode: string) => sampleValue(text, 'mcsdns_frontend_forwarded_total', { rcode });
+    assert.deepEqual([forwarded('NOERROR'), forwarded('NXDOMAIN'), forwarded('SERVFAIL')], [2, 1, 1]);
+    const queries = (rcode: string) => sampleValue(text, 'mcsdns_frontend_queries_total', { type: 'A', rcode });
+    assert.deepEqual([queries('NOERROR'), queries('REFUSED'), queries('NXDOMAIN')], [1, 3, 1]);
   });
 
   it('falls through only in the listed zones', async () => {

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Readiness } from '../../shared/httpServer.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
-import type { FrontendMetrics, QueryCounts } from '../../shared/metrics.js';
+import { rcodeLabel, type FrontendMetrics, type QueryCounts } from '../../shared/metrics.js';
 import type { DnsView, ViewDelta, ViewFeed } from '../../shared/view.js';
 import { answersBuilder, applyDelta, compileAnswers, pendingAnswers, type AnswerOptions, type AnswerTable } from './answers.js';
 import { ChunkSupply } from './chunkSupply.js';
@@ -279,11 +279,15 @@ export class Frontend {
     return transferMessages(this.table, packet);
   }
 
-  // Sends the upstreams' answer, or SERVFAIL when none came.
+  // Sends the upstreams' answer, or SERVFAIL when none came, and counts what the client got.
   private relay(upstream: { forwarder: Forwarder; query: Query }, packet: Buffer, udpLimit: number | undefined, send: (answer: Buffer) => void): void {
     upstream.forwarder
       .forward(packet, udpLimit)
-      .then((answer) => send(answer ?? servfail(packet, upstream.query)))
+      .then((answer) => {
+        const sent = answer ?? servfail(packet, upstream.query);
+        this.metrics?.forwarded.inc({ rcode: rcodeLabel(rcodeOf(sent)) });
+        send(sent);
+      })
       .catch((err: unknown) => this.log.error({ err }, 'forwarded answer not sent'));
   }
 
