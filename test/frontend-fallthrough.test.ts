@@ -54,19 +54,29 @@ const GONE = 'gone.example.org'; // NXDOMAIN
 
 class TestUpstream {
   readonly seen: Seen[] = [];
-  private readonly udp = dgram.createSocket('udp4');
+  private udp = dgram.createSocket('udp4');
   private readonly tcp = net.createServer((socket) => this.onConnection(socket));
   private readonly sockets = new Set<net.Socket>();
 
+  // UDP and TCP on one port: a free UDP port may be taken for TCP, then another.
   async start(): Promise<Upstream> {
-    await new Promise<void>((resolve) => this.udp.bind(0, HOST, resolve));
-    const port = this.udp.address().port;
-    await new Promise<void>((resolve, reject) => this.tcp.once('error', reject).listen(port, HOST, resolve));
-    this.udp.on('message', (msg, peer) => {
-      const reply = this.answer(msg, 'udp');
-      if (reply) this.udp.send(reply, peer.port, peer.address);
-    });
-    return { host: HOST, port };
+    for (let attempt = 1; ; attempt++) {
+      await new Promise<void>((resolve) => this.udp.bind(0, HOST, resolve));
+      const port = this.udp.address().port;
+      try {
+        await new Promise<void>((resolve, reject) => this.tcp.once('error', reject).listen(port, HOST, resolve));
+      } catch (err) {
+        this.udp.close(); // a socket left open would keep the test process alive
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 10) throw err;
+        this.udp = dgram.createSocket('udp4');
+        continue;
+      }
+      this.udp.on('message', (msg, peer) => {
+        const reply = this.answer(msg, 'udp');
+        if (reply) this.udp.send(reply, peer.port, peer.address);
+      });
+      return { host: HOST, port };
+    }
   }
 
   names(): string[] {
